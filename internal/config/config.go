@@ -1,0 +1,128 @@
+// Package config owns membersync's configuration: the YAML file (listen address, public URL, database,
+// provider base URLs, plan mapping, alert rules) and the secrets, which come only from the environment.
+// A Config is loaded once at start and passed down; nothing reads it from a global.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole configuration of one membersync instance.
+type Config struct {
+	// Listen is the address the HTTP server binds, such as ":8080".
+	Listen string `yaml:"listen"`
+	// PublicURL is the externally visible base URL (used in links, status pages, alerts).
+	PublicURL string `yaml:"public_url"`
+	// DatabaseURL is "sqlite:PATH" (default "sqlite:membersync.db") or "postgres://…".
+	DatabaseURL string `yaml:"database_url"`
+	// LogFormat is "json" (default) or "text".
+	LogFormat string `yaml:"log_format"`
+	// Support is how customers reach a person (shown on status pages).
+	Support Support `yaml:"support"`
+
+	Stripe StripeConfig `yaml:"stripe"`
+	Circle CircleConfig `yaml:"circle"`
+	Kit    KitConfig    `yaml:"kit"`
+
+	// Plans map Stripe prices/products to Circle access and Kit lifecycle tags.
+	Plans []Plan `yaml:"plans"`
+
+	// Secrets are read from the environment by Load, never from YAML.
+	Secrets Secrets `yaml:"-"`
+}
+
+// Support is the human contact shown to customers when something needs a person.
+type Support struct {
+	Email string `yaml:"email"`
+	URL   string `yaml:"url"`
+}
+
+// StripeConfig holds the non-secret Stripe settings.
+type StripeConfig struct {
+	// BaseURL is the Stripe API base URL, default https://api.stripe.com.
+	BaseURL string `yaml:"base_url"`
+	// BillingPortal enables the "update payment method" button on status pages.
+	BillingPortal bool `yaml:"billing_portal"`
+}
+
+// CircleConfig holds the non-secret Circle settings.
+type CircleConfig struct {
+	// BaseURL is the Circle Admin API base URL, default https://app.circle.so.
+	BaseURL string `yaml:"base_url"`
+	// CommunityURL is where members enter the community (the "Enter the community" button).
+	CommunityURL string `yaml:"community_url"`
+	// SkipInvitation creates members without Circle's invitation email.
+	SkipInvitation bool `yaml:"skip_invitation"`
+	// RequestsPerMinute throttles the client; default 300 (Circle allows 2,000 per 5 min per IP).
+	RequestsPerMinute int `yaml:"requests_per_minute"`
+	// MonthlyQuota is the plan's Admin API monthly request quota (Business: 5,000).
+	MonthlyQuota int `yaml:"monthly_quota"`
+}
+
+// KitConfig holds the non-secret Kit settings.
+type KitConfig struct {
+	// BaseURL is the Kit API base URL, default https://api.kit.com.
+	BaseURL string `yaml:"base_url"`
+	// RequestsPerMinute throttles the client; default 100 (Kit allows 120 per 60 s per key).
+	RequestsPerMinute int `yaml:"requests_per_minute"`
+}
+
+// Plan is one product the founder sells and what it grants.
+type Plan struct {
+	// ID is a short stable identifier ("pro"), used in the journal and metrics.
+	ID string `yaml:"id"`
+	// Name is shown to customers and operators.
+	Name string `yaml:"name"`
+	// Stripe names the prices and/or products that buy this plan.
+	Stripe PlanStripe `yaml:"stripe"`
+	// Circle names the access groups this plan grants.
+	Circle PlanCircle `yaml:"circle"`
+	// Kit names the lifecycle tags and sequences this plan manages.
+	Kit PlanKit `yaml:"kit"`
+	// GracePeriod is how long a past_due subscription keeps access, counted from the first failed
+	// payment of the current dunning run. Default 72h.
+	GracePeriod Duration `yaml:"grace_period"`
+	// AccessDuration is how long a one-time purchase grants access; zero means lifetime.
+	AccessDuration Duration `yaml:"access_duration"`
+	// RevokeOnPartialRefund makes any refund (not only a full one) revoke a one-time purchase.
+	RevokeOnPartialRefund bool `yaml:"revoke_on_partial_refund"`
+}
+
+// PlanStripe lists the Stripe ids that map to a plan.
+type PlanStripe struct {
+	Prices   []string `yaml:"prices"`
+	Products []string `yaml:"products"`
+}
+
+// PlanCircle lists the Circle access groups a plan grants.
+type PlanCircle struct {
+	AccessGroups []int64 `yaml:"access_groups"`
+}
+
+// PlanKit lists the Kit tags per lifecycle stage and the sequences a plan manages.
+type PlanKit struct {
+	// Tags maps a lifecycle stage (active, trialing, canceling, past_due, canceled, refunded, disputed,
+	// expired, grace_expired) to the Kit tag id that marks it. Every tag named here is managed.
+	Tags map[string]int64 `yaml:"tags"`
+	// OnboardingSequence is enrolled once, after the Circle grant for the plan is confirmed.
+	OnboardingSequence int64 `yaml:"onboarding_sequence"`
+	// RetentionSequence is enrolled once when the plan is canceled or set to cancel.
+	RetentionSequence int64 `yaml:"retention_sequence"`
+}
+
+// Secrets are the credentials, read only from environment variables.
+type Secrets struct {
+	StripeSecretKey string // STRIPE_SECRET_KEY
+	// StripeWebhookSecrets has one or more whsec_ values (comma-separated during rotation).
+	StripeWebhookSecrets []string // STRIPE_WEBHOOK_SECRET
+	CircleAPIToken       string   // CIRCLE_API_TOKEN
+	KitAPIKey            string   // KIT_API_KEY
+	// SigningKey keys the HMAC of status links and of email hashes in logs.
+	SigningKey string // MEMBERSYNC_SIGNING_KEY
+}
+
+// Duration is a time.Duration that reads from YAML as "72h", "30m" or "lifetime" (zero).
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

@@ -1,0 +1,232 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// maxResponse bounds how much of a provider's answer is read.
+const maxResponse = 8 << 20
+
+// HTTP sends JSON requests to one provider's base URL, throttled by a token bucket shared by every
+// caller of the same HTTP value, retrying transient failures a few times with jittered backoff.
+// Longer outages are the job queue's business: after MaxRetries the classified Error is returned.
+type HTTP struct {
+	Provider string
+	BaseURL  string // scheme://host[/prefix], no trailing slash; requests go nowhere else
+	// Header sets authentication headers on each request.
+	Header func(http.Header)
+	Client *http.Client
+	// Limiter throttles requests; nil means unthrottled.
+	Limiter *rate.Limiter
+	// MaxRetries is how many times a transient failure is retried in-process (default 0).
+	MaxRetries int
+	// MaxWait caps an in-process wait for the limiter or a Retry-After; beyond it the call fails
+	// RateLimited so that the job snoozes instead of holding a worker.
+	MaxWait  time.Duration
+	Observer Observer
+	Now      func() time.Time
+}
+
+// Request is one call to make.
+type Request struct {
+	Operation string
+	Target    string
+	Method    string
+	Path      string // joined to BaseURL; may carry a query string
+	Body      any    // JSON-encoded when not nil
+}
+
+// Response is a provider's answer.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Decode unmarshals the body into v.
+func (r *Response) Decode(v any) error {
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		return fmt.Errorf("decoding response (HTTP %d): %w", r.Status, err)
+	}
+	return nil
+}
+
+// Do sends req and returns the response for any status the caller must interpret (2xx, 404, 422, …).
+// Transport errors, 429 and 5xx are retried up to MaxRetries and then returned as an *Error; every
+// other status comes back as a Response with a nil error.
+func (h *HTTP) Do(ctx context.Context, req Request) (*Response, error) {
+	now := h.Now
+	if now == nil {
+		now = time.Now
+	}
+	var body []byte
+	if req.Body != nil {
+		b, err := json.Marshal(req.Body)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: encoding request: %w", h.Provider, req.Operation, err)
+		}
+		body = b
+	}
+	client := h.Client
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second}
+	}
+	for attempt := 1; ; attempt++ {
+		waited, err := h.wait(ctx)
+		if err != nil {
+			return nil, &Error{Provider: h.Provider, Operation: req.Operation, Kind: RateLimited, Message: "local throttle", Err: err}
+		}
+		start := now()
+		resp, err := h.send(ctx, client, req, body)
+		call := Call{
+			Provider: h.Provider, Operation: req.Operation, Target: req.Target, Method: req.Method,
+			Path: stripQuery(req.Path), Attempt: attempt, Started: start, Duration: now().Sub(start), ThrottleWait: waited,
+		}
+		if resp != nil {
+			call.Status = resp.Status
+		}
+		var perr *Error
+		switch {
+		case err != nil:
+			perr = &Error{Provider: h.Provider, Operation: req.Operation, Kind: Transient, Err: err}
+			if ctx.Err() != nil {
+				perr.Err = ctx.Err()
+			}
+		case resp.Status == http.StatusTooManyRequests || resp.Status == http.StatusRequestTimeout || resp.Status >= 500:
+			perr = &Error{Provider: h.Provider, Operation: req.Operation, Status: resp.Status,
+				Kind: ClassifyStatus(resp.Status), RetryAfter: retryAfter(resp.Header, now()), Message: Snippet(resp.Body)}
+		}
+		if perr != nil {
+			call.Err = perr
+		}
+		if h.Observer != nil {
+			h.Observer(call)
+		}
+		if perr == nil {
+			return resp, nil
+		}
+		if attempt > h.MaxRetries || ctx.Err() != nil {
+			return nil, perr
+		}
+		d := Backoff(attempt)
+		if perr.RetryAfter > 0 {
+			d = perr.RetryAfter
+		}
+		if h.MaxWait > 0 && d > h.MaxWait {
+			return nil, perr
+		}
+		select {
+		case <-ctx.Done():
+			return nil, perr
+		case <-time.After(d):
+		}
+	}
+}
+
+func (h *HTTP) wait(ctx context.Context) (time.Duration, error) {
+	if h.Limiter == nil {
+		return 0, nil
+	}
+	r := h.Limiter.Reserve()
+	if !r.OK() {
+		return 0, errors.New("rate limiter burst is zero")
+	}
+	d := r.Delay()
+	if d == 0 {
+		return 0, nil
+	}
+	if h.MaxWait > 0 && d > h.MaxWait {
+		r.Cancel()
+		return 0, fmt.Errorf("throttled for %s, longer than %s", d.Round(time.Millisecond), h.MaxWait)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		r.Cancel()
+		return d, ctx.Err()
+	case <-t.C:
+		return d, nil
+	}
+}
+
+func (h *HTTP) send(ctx context.Context, client *http.Client, req Request, body []byte) (*Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	hr, err := http.NewRequestWithContext(ctx, req.Method, h.BaseURL+req.Path, rd)
+	if err != nil {
+		return nil, err
+	}
+	hr.Header.Set("Accept", "application/json")
+	hr.Header.Set("User-Agent", "membersync")
+	if body != nil {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	if h.Header != nil {
+		h.Header(hr.Header)
+	}
+	resp, err := client.Do(hr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return nil, err
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// Backoff returns the wait before retry number attempt (1-based): exponential from 200 ms, capped at
+// 30 s, with full jitter in its upper half.
+func Backoff(attempt int) time.Duration {
+	d := 200 * time.Millisecond << min(attempt-1, 8)
+	d = min(d, 30*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+func stripQuery(p string) string {
+	for i := 0; i < len(p); i++ {
+		if p[i] == '?' {
+			return p[:i]
+		}
+	}
+	return p
+}
+
+// Snippet returns the start of a provider's answer for an error message.
+func Snippet(b []byte) string {
+	const n = 300
+	s := string(bytes.TrimSpace(b))
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}

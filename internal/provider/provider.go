@@ -1,0 +1,126 @@
+// Package provider owns what every outbound API client of membersync shares: the classification of
+// failures (retry later, configuration is wrong, can never succeed), the record of each call for the
+// journal and metrics, a token-bucket throttle, and a JSON-over-HTTP request loop with backoff.
+// The Circle, Kit and Stripe clients build on it; the sync engine decides on the Kind of an Error.
+package provider
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kind says what the caller should do about a failed call.
+type Kind int
+
+const (
+	// Transient failures (5xx, timeouts, connection errors) succeed later: retry with backoff.
+	Transient Kind = iota + 1
+	// RateLimited means the provider asked us to slow down: snooze without burning an attempt.
+	RateLimited
+	// Config means credentials or plan eligibility were rejected (401/403): alert, do not hammer.
+	Config
+	// Permanent means this request can never succeed as sent (422, 400): raise a review item.
+	Permanent
+	// NotFound means the target does not exist (404 on a lookup).
+	NotFound
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Transient:
+		return "transient"
+	case RateLimited:
+		return "rate_limited"
+	case Config:
+		return "config"
+	case Permanent:
+		return "permanent"
+	case NotFound:
+		return "not_found"
+	}
+	return "unknown"
+}
+
+// Error is a failed provider call, classified.
+type Error struct {
+	Provider  string // "circle", "kit", "stripe"
+	Operation string // "add_access_group", "tag_subscriber", …
+	Status    int    // HTTP status; 0 when no response arrived
+	Kind      Kind
+	// RetryAfter is the provider's requested wait (Retry-After), zero when it gave none.
+	RetryAfter time.Duration
+	// Message is the provider's error text (never a secret).
+	Message string
+	// Err is the underlying transport error, if any.
+	Err error
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("%s %s: %s", e.Provider, e.Operation, e.Kind)
+	if e.Status != 0 {
+		s += fmt.Sprintf(" (HTTP %d)", e.Status)
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// KindOf returns the Kind of err, or 0 when err is not a provider Error.
+func KindOf(err error) Kind {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Kind
+	}
+	return 0
+}
+
+// Retryable reports whether err is worth retrying later (transient or rate limited).
+func Retryable(err error) bool {
+	k := KindOf(err)
+	return k == Transient || k == RateLimited
+}
+
+// ClassifyStatus maps an HTTP status to a Kind the way every provider here documents it. Clients
+// override it for the answers that mean "already done" before calling it.
+func ClassifyStatus(status int) Kind {
+	switch {
+	case status == 429:
+		return RateLimited
+	case status == 401 || status == 403:
+		return Config
+	case status == 404:
+		return NotFound
+	case status == 408 || status >= 500:
+		return Transient
+	default:
+		return Permanent
+	}
+}
+
+// Call is the record of one HTTP call to a provider, for the journal and metrics. It holds no secret
+// and no request body.
+type Call struct {
+	Provider  string
+	Operation string
+	// Target names what the call acted on, such as "access_group:12" (never a raw email).
+	Target   string
+	Method   string
+	Path     string
+	Status   int // 0 when no response arrived
+	Attempt  int // 1 for the first try
+	Started  time.Time
+	Duration time.Duration
+	// ThrottleWait is how long the call waited for the rate limiter before it was sent.
+	ThrottleWait time.Duration
+	Err          error
+}
+
+// Observer receives every Call a client makes. It must be safe for concurrent use and fast.
+type Observer func(Call)
