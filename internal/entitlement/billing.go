@@ -47,6 +47,9 @@ type Subscription struct {
 type Item struct {
 	PriceID   string // price_…
 	ProductID string // prod_…
+	// CurrentPeriodStart is the start of the item's current billing period (subscription items only,
+	// basil+). Compute uses it to date a failing payment when FirstFailedPaymentAt is unknown.
+	CurrentPeriodStart time.Time
 	// CurrentPeriodEnd is the end of the item's current billing period (subscription items only).
 	CurrentPeriodEnd time.Time
 }

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/converge"
+	"github.com/membersync/membersync/internal/inbox"
+	"github.com/membersync/membersync/internal/queue"
+	"github.com/membersync/membersync/internal/store"
+	"github.com/membersync/membersync/internal/web"
+)
+
+func cmdServe(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "serve [flags]",
+		"Serve POST /webhooks/stripe, /healthz and /readyz, and run the sync workers, until SIGINT/SIGTERM.\nMigrates the database at start. Secrets come from the environment (see membersync help).",
+		`  STRIPE_SECRET_KEY=rk_live_… STRIPE_WEBHOOK_SECRET=whsec_… CIRCLE_API_TOKEN=… KIT_API_KEY=… \
+    membersync serve --config /etc/membersync.yaml
+  membersync serve --config membersync.example.yaml --listen 127.0.0.1:9090`)
+	cfgPath := fs.String("config", "", "config file (default $MEMBERSYNC_CONFIG or ./membersync.yaml)")
+	listen := fs.String("listen", "", "listen address, overriding the config's listen")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	if probs := cfg.RequireSecrets(); len(probs) > 0 {
+		return probs
+	}
+	log := newLogger(e.stderr, cfg.LogFormat)
+	return serve(ctx, cfg, log, nil)
+}
+
+// serve runs the server until ctx ends. ready, when not nil, receives the bound address.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<- string) error {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return err
+	}
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &converge.Worker{Store: st})
+	river.AddWorker(workers, &converge.ResolveWorker{Store: st})
+	q, err := queue.New(st, queue.Options{Workers: workers, Logger: log.With("component", "queue")})
+	if err != nil {
+		return err
+	}
+	// Workers get their own context: on shutdown they are stopped after the HTTP server drained.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	if err := q.Start(workCtx); err != nil {
+		return fmt.Errorf("starting the job queue: %w", err)
+	}
+	var queueRunning atomic.Bool
+	queueRunning.Store(true)
+
+	in := inbox.New(st, q, log.With("component", "inbox"))
+	inboxDone := make(chan struct{})
+	inboxCtx, stopInbox := context.WithCancel(context.WithoutCancel(ctx))
+	go func() { in.Run(inboxCtx); close(inboxDone) }()
+
+	srv := &web.Server{
+		Inbox:    in,
+		Verifier: &inbox.Verifier{Secrets: cfg.Secrets.StripeWebhookSecrets},
+		Livemode: cfg.Secrets.Livemode(),
+		Log:      log,
+		Ready: func(ctx context.Context) error {
+			if err := st.Ping(ctx); err != nil {
+				return fmt.Errorf("database: %w", err)
+			}
+			applied, known, err := st.SchemaVersion(ctx)
+			if err != nil {
+				return fmt.Errorf("database: %w", err)
+			}
+			if applied < known {
+				return fmt.Errorf("database schema is at version %d, this binary needs %d: run membersync migrate", applied, known)
+			}
+			if !queueRunning.Load() {
+				return errors.New("job queue is not running")
+			}
+			return nil
+		},
+	}
+	hs := &http.Server{
+		Handler:           srv.Routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		stopInbox()
+		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	log.Info("membersync serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "database", st.Dialect(), "version", version)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		stopInbox()
+		return fmt.Errorf("http server: %w", err)
+	}
+	log.Info("shutting down: draining requests")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutCtx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	stopInbox()
+	<-inboxDone
+	queueRunning.Store(false)
+	if err := q.Stop(shutCtx); err != nil {
+		log.Warn("queue stop", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,451 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultPath is the config file read when neither --config nor MEMBERSYNC_CONFIG names one.
+const DefaultPath = "membersync.yaml"
+
+// DefaultGracePeriod is a plan's grace period when the config gives none.
+const DefaultGracePeriod = 72 * time.Hour
+
+// maxConfigSize bounds the config file read.
+const maxConfigSize = 1 << 20
+
+// Problems is every problem found in a configuration, each naming its key path and what to do.
+type Problems []string
+
+func (p Problems) Error() string {
+	if len(p) == 1 {
+		return "config: " + p[0]
+	}
+	return fmt.Sprintf("config: %d problems:\n  - %s", len(p), strings.Join(p, "\n  - "))
+}
+
+// Env names of the secrets.
+const (
+	EnvStripeSecretKey     = "STRIPE_SECRET_KEY"
+	EnvStripeWebhookSecret = "STRIPE_WEBHOOK_SECRET"
+	EnvCircleAPIToken      = "CIRCLE_API_TOKEN"
+	EnvKitAPIKey           = "KIT_API_KEY"
+	EnvSigningKey          = "MEMBERSYNC_SIGNING_KEY"
+)
+
+// Path returns the config file to read: the flag value, else MEMBERSYNC_CONFIG, else DefaultPath.
+func Path(flagValue string, getenv func(string) string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if p := getenv("MEMBERSYNC_CONFIG"); p != "" {
+		return p
+	}
+	return DefaultPath
+}
+
+// Load reads the YAML file at path and the secrets from getenv, fills defaults and validates the
+// whole configuration. The error, when the file is readable, is a Problems listing every problem.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w (pass --config FILE or set MEMBERSYNC_CONFIG; see membersync.example.yaml)", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: reading %s: %w", path, err)
+	}
+	if len(b) > maxConfigSize {
+		return nil, fmt.Errorf("config: %s is larger than %d bytes", path, maxConfigSize)
+	}
+	return Parse(b, getenv)
+}
+
+// Parse is Load for YAML already in memory.
+func Parse(b []byte, getenv func(string) string) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, Problems{"the file is not valid YAML: " + err.Error()}
+	}
+	if probs := findSecrets(&root, ""); len(probs) > 0 {
+		return nil, probs
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, Problems{strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	c.Secrets = SecretsFromEnv(getenv)
+	c.applyDefaults()
+	if probs := c.Validate(); len(probs) > 0 {
+		return nil, probs
+	}
+	return &c, nil
+}
+
+// SecretsFromEnv reads the secrets from the environment.
+func SecretsFromEnv(getenv func(string) string) Secrets {
+	s := Secrets{
+		StripeSecretKey: strings.TrimSpace(getenv(EnvStripeSecretKey)),
+		CircleAPIToken:  strings.TrimSpace(getenv(EnvCircleAPIToken)),
+		KitAPIKey:       strings.TrimSpace(getenv(EnvKitAPIKey)),
+		SigningKey:      strings.TrimSpace(getenv(EnvSigningKey)),
+	}
+	for _, w := range strings.Split(getenv(EnvStripeWebhookSecret), ",") {
+		if w = strings.TrimSpace(w); w != "" {
+			s.StripeWebhookSecrets = append(s.StripeWebhookSecrets, w)
+		}
+	}
+	return s
+}
+
+// secretKeys are YAML keys that must never hold a value: the env var to use instead.
+var secretKeys = map[string]string{
+	"stripe_secret_key": EnvStripeSecretKey, "secret_key": EnvStripeSecretKey, "api_secret_key": EnvStripeSecretKey,
+	"webhook_secret": EnvStripeWebhookSecret, "stripe_webhook_secret": EnvStripeWebhookSecret, "signing_secret": EnvStripeWebhookSecret,
+	"circle_api_token": EnvCircleAPIToken, "api_token": EnvCircleAPIToken, "token": EnvCircleAPIToken,
+	"kit_api_key": EnvKitAPIKey, "api_key": EnvKitAPIKey, "api_secret": EnvKitAPIKey,
+	"signing_key": EnvSigningKey, "password": "an environment variable",
+}
+
+var secretValue = regexp.MustCompile(`^(sk|rk)_(live|test)_[0-9A-Za-z]{8,}|^whsec_[0-9A-Za-z]{8,}`)
+
+// findSecrets walks the YAML tree and reports every secret written into the file.
+func findSecrets(n *yaml.Node, path string) Problems {
+	var probs Problems
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			probs = append(probs, findSecrets(c, path)...)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			if env, ok := secretKeys[strings.ToLower(k.Value)]; ok && v.Kind == yaml.ScalarNode && v.Value != "" {
+				probs = append(probs, fmt.Sprintf("%s: secrets do not belong in the config file; remove it and set %s in the environment", p, env))
+				continue
+			}
+			probs = append(probs, findSecrets(v, p)...)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			probs = append(probs, findSecrets(c, fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	case yaml.ScalarNode:
+		if secretValue.MatchString(n.Value) {
+			env := EnvStripeSecretKey
+			if strings.HasPrefix(n.Value, "whsec_") {
+				env = EnvStripeWebhookSecret
+			}
+			probs = append(probs, fmt.Sprintf("%s: holds what looks like a Stripe secret; remove it from the file (and rotate it if the file was shared) and set %s in the environment", path, env))
+		}
+	}
+	return probs
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + strings.Replace(c.Listen, "0.0.0.0", "localhost", 1)
+		if strings.HasPrefix(c.Listen, ":") {
+			c.PublicURL = "http://localhost" + c.Listen
+		}
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite:membersync.db"
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "json"
+	}
+	if c.Stripe.BaseURL == "" {
+		c.Stripe.BaseURL = "https://api.stripe.com"
+	}
+	if c.Circle.BaseURL == "" {
+		c.Circle.BaseURL = "https://app.circle.so"
+	}
+	if c.Circle.RequestsPerMinute == 0 {
+		c.Circle.RequestsPerMinute = 300
+	}
+	if c.Circle.MonthlyQuota == 0 {
+		c.Circle.MonthlyQuota = 5000
+	}
+	if c.Kit.BaseURL == "" {
+		c.Kit.BaseURL = "https://api.kit.com"
+	}
+	if c.Kit.RequestsPerMinute == 0 {
+		c.Kit.RequestsPerMinute = 100
+	}
+	for _, u := range []*string{&c.Stripe.BaseURL, &c.Circle.BaseURL, &c.Kit.BaseURL} {
+		*u = strings.TrimRight(*u, "/")
+	}
+	for i := range c.Plans {
+		if c.Plans[i].GracePeriod == 0 {
+			c.Plans[i].GracePeriod = Duration(DefaultGracePeriod)
+		}
+		if c.Plans[i].Name == "" {
+			c.Plans[i].Name = c.Plans[i].ID
+		}
+	}
+}
+
+// Stages are the lifecycle stages a plan's Kit tags may name.
+var Stages = []string{"trialing", "active", "canceling", "past_due", "grace_expired", "canceled", "refunded", "disputed", "expired", "incomplete", "paused", "unpaid"}
+
+var (
+	planID    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+	priceID   = regexp.MustCompile(`^price_[0-9A-Za-z_]+$`)
+	productID = regexp.MustCompile(`^prod_[0-9A-Za-z_]+$`)
+)
+
+// Validate returns every problem with the configuration (nil when there is none). It does not check
+// secrets that only some commands need; see RequireSecrets.
+func (c *Config) Validate() Problems {
+	var p Problems
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen: %q is not host:port (for example \":8080\" or \"127.0.0.1:8080\")", c.Listen)
+	}
+	checkURL := func(key, v string, allowPath bool) {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("%s: %q is not an http(s) URL", key, v)
+			return
+		}
+		if u.RawQuery != "" || u.Fragment != "" || (!allowPath && u.Path != "") {
+			add("%s: %q should be a base URL without a query or fragment", key, v)
+		}
+	}
+	checkURL("public_url", c.PublicURL, true)
+	checkURL("stripe.base_url", c.Stripe.BaseURL, true)
+	checkURL("circle.base_url", c.Circle.BaseURL, true)
+	checkURL("kit.base_url", c.Kit.BaseURL, true)
+	if c.Circle.CommunityURL != "" {
+		checkURL("circle.community_url", c.Circle.CommunityURL, true)
+	}
+	if c.Support.URL != "" {
+		checkURL("support.url", c.Support.URL, true)
+	}
+	if c.Support.Email != "" && !strings.Contains(c.Support.Email, "@") {
+		add("support.email: %q is not an email address", c.Support.Email)
+	}
+	if _, _, err := ParseDatabaseURL(c.DatabaseURL); err != nil {
+		add("database_url: %v", err)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		add("log_format: %q must be json or text", c.LogFormat)
+	}
+	if c.Circle.RequestsPerMinute < 0 {
+		add("circle.requests_per_minute: must be positive")
+	}
+	if c.Kit.RequestsPerMinute < 0 || c.Kit.RequestsPerMinute > 120 {
+		add("kit.requests_per_minute: %d is outside 1..120 (Kit allows 120 requests per minute per API key)", c.Kit.RequestsPerMinute)
+	}
+
+	if len(c.Plans) == 0 {
+		add("plans: at least one plan is needed (map a Stripe price or product to Circle access groups)")
+	}
+	ids := map[string]int{}
+	priceOwner := map[string]string{}
+	productOwner := map[string]string{}
+	for i, pl := range c.Plans {
+		key := fmt.Sprintf("plans[%d]", i)
+		if !planID.MatchString(pl.ID) {
+			add("%s.id: %q must be 1-40 lowercase letters, digits, '-' or '_'", key, pl.ID)
+		} else if j, dup := ids[pl.ID]; dup {
+			add("%s.id: %q is already the id of plans[%d]", key, pl.ID, j)
+		} else {
+			ids[pl.ID] = i
+		}
+		if len(pl.Stripe.Prices) == 0 && len(pl.Stripe.Products) == 0 {
+			add("%s.stripe: name at least one price (price_…) or product (prod_…) that buys this plan", key)
+		}
+		for j, v := range pl.Stripe.Prices {
+			k := fmt.Sprintf("%s.stripe.prices[%d]", key, j)
+			switch {
+			case !priceID.MatchString(v):
+				add("%s: %q is not a Stripe price id (price_…)", k, v)
+			case priceOwner[v] != "":
+				add("%s: %q already maps to plan %q; a price buys one plan", k, v, priceOwner[v])
+			default:
+				priceOwner[v] = pl.ID
+			}
+		}
+		for j, v := range pl.Stripe.Products {
+			k := fmt.Sprintf("%s.stripe.products[%d]", key, j)
+			switch {
+			case !productID.MatchString(v):
+				add("%s: %q is not a Stripe product id (prod_…)", k, v)
+			case productOwner[v] != "":
+				add("%s: %q already maps to plan %q; a product buys one plan", k, v, productOwner[v])
+			default:
+				productOwner[v] = pl.ID
+			}
+		}
+		if len(pl.Circle.AccessGroups) == 0 {
+			add("%s.circle.access_groups: name at least one Circle access group id this plan grants", key)
+		}
+		for j, g := range pl.Circle.AccessGroups {
+			if g <= 0 {
+				add("%s.circle.access_groups[%d]: %d is not a Circle access group id (a positive number)", key, j, g)
+			}
+		}
+		stages := make([]string, 0, len(pl.Kit.Tags))
+		for s := range pl.Kit.Tags {
+			stages = append(stages, s)
+		}
+		sort.Strings(stages)
+		for _, s := range stages {
+			if !validStage(s) {
+				add("%s.kit.tags.%s: unknown lifecycle stage; use one of %s", key, s, strings.Join(Stages, ", "))
+			}
+			if pl.Kit.Tags[s] <= 0 {
+				add("%s.kit.tags.%s: %d is not a Kit tag id (a positive number)", key, s, pl.Kit.Tags[s])
+			}
+		}
+		if pl.Kit.OnboardingSequence < 0 {
+			add("%s.kit.onboarding_sequence: must be a Kit sequence id", key)
+		}
+		if pl.Kit.RetentionSequence < 0 {
+			add("%s.kit.retention_sequence: must be a Kit sequence id", key)
+		}
+		if pl.GracePeriod < 0 {
+			add("%s.grace_period: must not be negative", key)
+		}
+		if pl.AccessDuration < 0 {
+			add("%s.access_duration: must not be negative (use \"lifetime\")", key)
+		}
+	}
+	return p
+}
+
+func validStage(s string) bool {
+	for _, v := range Stages {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// RequireSecrets reports the secrets that serve needs and that are missing or malformed.
+func (c *Config) RequireSecrets() Problems {
+	var p Problems
+	s := c.Secrets
+	switch {
+	case s.StripeSecretKey == "":
+		p = append(p, EnvStripeSecretKey+": not set; use a restricted key (rk_live_… or rk_test_…) with the permissions listed in the README")
+	case !stripeKey.MatchString(s.StripeSecretKey):
+		p = append(p, EnvStripeSecretKey+": does not look like a Stripe secret or restricted key (sk_live_…, rk_live_…, sk_test_…, rk_test_…)")
+	}
+	if len(s.StripeWebhookSecrets) == 0 {
+		p = append(p, EnvStripeWebhookSecret+": not set; copy the endpoint's signing secret (whsec_…) from the Stripe dashboard, comma-separated during rotation")
+	}
+	for i, w := range s.StripeWebhookSecrets {
+		if !strings.HasPrefix(w, "whsec_") {
+			p = append(p, fmt.Sprintf("%s: value %d does not start with whsec_", EnvStripeWebhookSecret, i+1))
+		}
+	}
+	if s.CircleAPIToken == "" {
+		p = append(p, EnvCircleAPIToken+": not set; create an Admin V2 token in Circle (Developers → Tokens)")
+	}
+	if s.KitAPIKey == "" {
+		p = append(p, EnvKitAPIKey+": not set; create a v4 API key in Kit (Settings → Developer)")
+	}
+	return p
+}
+
+var stripeKey = regexp.MustCompile(`^(sk|rk)_(live|test)_[0-9A-Za-z]+$`)
+
+// Livemode reports whether the Stripe key is a live-mode key; events must match it.
+func (s Secrets) Livemode() bool {
+	return strings.HasPrefix(s.StripeSecretKey, "sk_live_") || strings.HasPrefix(s.StripeSecretKey, "rk_live_")
+}
+
+// ParseDatabaseURL returns the dialect ("sqlite" or "postgres") and the driver's data source.
+// "sqlite:PATH" and "sqlite://PATH" name a file; "postgres://…" and "postgresql://…" a server.
+func ParseDatabaseURL(u string) (dialect, dsn string, err error) {
+	switch {
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		if _, err := url.Parse(u); err != nil {
+			return "", "", fmt.Errorf("%q is not a valid PostgreSQL URL", u)
+		}
+		return "postgres", u, nil
+	case strings.HasPrefix(u, "sqlite://"):
+		u = strings.TrimPrefix(u, "sqlite://")
+	case strings.HasPrefix(u, "sqlite:"):
+		u = strings.TrimPrefix(u, "sqlite:")
+	default:
+		return "", "", fmt.Errorf("%q: use sqlite:PATH (the default) or postgres://user@host/db", u)
+	}
+	if u == "" {
+		return "", "", errors.New("sqlite: needs a file path, such as sqlite:membersync.db")
+	}
+	return "sqlite", u, nil
+}
+
+// UnmarshalYAML reads "72h", "30m", "3d" (days) or "lifetime" (zero).
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration reads "72h", "30m", "3d" (days) or "lifetime" (zero).
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "lifetime" || s == "" {
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration (use 72h, 30d or lifetime)", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (use 72h, 30d or lifetime)", s)
+	}
+	return v, nil
+}
+
+// String formats d the way the config file writes it.
+func (d Duration) String() string {
+	if d == 0 {
+		return "lifetime"
+	}
+	if time.Duration(d)%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", time.Duration(d)/(24*time.Hour))
+	}
+	return time.Duration(d).String()
+}

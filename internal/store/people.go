@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Person is one human across Stripe, Circle and Kit.
+type Person struct {
+	ID               int64
+	Email            string // normalized; '' until a sync reads it
+	Name             string
+	CircleMemberID   int64
+	KitSubscriberID  int64
+	Generation       int64 // bumped by every trigger
+	SyncedGeneration int64 // the generation the last completed sync started from
+	Queued           bool  // a sync is waiting to start
+	CustomerIDs      []string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// Person returns the person with its Stripe customer ids.
+func (s *Store) Person(ctx context.Context, id int64) (Person, error) {
+	var p Person
+	var created, updated int64
+	err := s.queryRow(ctx, `SELECT id, email, name, circle_member_id, kit_subscriber_id, generation, synced_generation, queued, created_at, updated_at
+		FROM people WHERE id = ?`, id).Scan(&p.ID, &p.Email, &p.Name, &p.CircleMemberID, &p.KitSubscriberID, &p.Generation, &p.SyncedGeneration, &p.Queued, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Person{}, ErrNotFound
+	}
+	if err != nil {
+		return Person{}, fmt.Errorf("reading person %d: %w", id, err)
+	}
+	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
+	r, err := s.query(ctx, "SELECT id FROM customers WHERE person_id = ? ORDER BY id", id)
+	if err != nil {
+		return Person{}, fmt.Errorf("reading customers of person %d: %w", id, err)
+	}
+	defer r.Close()
+	for r.Next() {
+		var c string
+		if err := r.Scan(&c); err != nil {
+			return Person{}, err
+		}
+		p.CustomerIDs = append(p.CustomerIDs, c)
+	}
+	return p, r.Err()
+}
+
+// PersonIDByCustomer returns the person a Stripe customer belongs to.
+func (s *Store) PersonIDByCustomer(ctx context.Context, customerID string) (int64, error) {
+	var pid int64
+	err := s.queryRow(ctx, "SELECT person_id FROM customers WHERE id = ?", customerID).Scan(&pid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	return pid, err
+}
+
+// PersonIDByEmail returns the person with the normalized email.
+func (s *Store) PersonIDByEmail(ctx context.Context, email string) (int64, error) {
+	var pid int64
+	err := s.queryRow(ctx, "SELECT id FROM people WHERE email = ?", email).Scan(&pid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	return pid, err
+}
+
+// BeginSync clears the person's waiting mark and returns the generation the sync starts from.
+// Events stored after this call bump the generation and enqueue another sync.
+func (s *Store) BeginSync(ctx context.Context, personID int64) (generation int64, err error) {
+	err = s.InTx(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(ctx, "UPDATE people SET queued = FALSE WHERE id = ?", personID); err != nil {
+			return err
+		}
+		return tx.queryRow(ctx, "SELECT generation FROM people WHERE id = ?", personID).Scan(&generation)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	return generation, err
+}
+
+// FinishSync records that a sync which started from generation completed.
+func (s *Store) FinishSync(ctx context.Context, personID, generation int64) error {
+	_, err := s.exec(ctx, "UPDATE people SET synced_generation = ?, updated_at = ? WHERE id = ? AND synced_generation < ?",
+		generation, micros(s.now()), personID, generation)
+	return err
+}
+
+// PeopleCount returns how many people are known.
+func (s *Store) PeopleCount(ctx context.Context) (int, error) {
+	var n int
+	err := s.queryRow(ctx, "SELECT COUNT(*) FROM people").Scan(&n)
+	return n, err
+}
+
+// JournalEntry is one step of a person's journey.
+type JournalEntry struct {
+	ID       int64
+	PersonID int64
+	At       time.Time
+	Kind     string // event | sync | call | admin | review | note
+	EventID  string
+	Action   string
+	Target   string
+	Result   string
+	Status   int
+	Attempt  int
+	Duration time.Duration
+	Detail   string
+}
+
+// AppendJournal records one step.
+func (s *Store) AppendJournal(ctx context.Context, e JournalEntry) error {
+	return appendJournal(ctx, s, s.now(), e)
+}
+
+// AppendJournal records one step inside the transaction.
+func (tx *Tx) AppendJournal(ctx context.Context, e JournalEntry) error {
+	return appendJournal(ctx, tx, tx.s.now(), e)
+}
+
+func appendJournal(ctx context.Context, db q, now time.Time, e JournalEntry) error {
+	if e.At.IsZero() {
+		e.At = now
+	}
+	_, err := db.exec(ctx, `INSERT INTO journal (person_id, at, kind, event_id, action, target, result, status, attempt, duration_us, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.PersonID, micros(e.At), e.Kind, e.EventID, e.Action, e.Target, e.Result, e.Status, e.Attempt, e.Duration.Microseconds(), e.Detail)
+	if err != nil {
+		return fmt.Errorf("writing journal: %w", err)
+	}
+	return nil
+}
+
+// Journal returns a person's journal, oldest first.
+func (s *Store) Journal(ctx context.Context, personID int64) ([]JournalEntry, error) {
+	r, err := s.query(ctx, `SELECT id, person_id, at, kind, event_id, action, target, result, status, attempt, duration_us, detail
+		FROM journal WHERE person_id = ? ORDER BY at, id`, personID)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []JournalEntry
+	for r.Next() {
+		var e JournalEntry
+		var at, dur int64
+		if err := r.Scan(&e.ID, &e.PersonID, &at, &e.Kind, &e.EventID, &e.Action, &e.Target, &e.Result, &e.Status, &e.Attempt, &dur, &e.Detail); err != nil {
+			return nil, err
+		}
+		e.At, e.Duration = fromMicros(at), time.Duration(dur)*time.Microsecond
+		out = append(out, e)
+	}
+	return out, r.Err()
+}

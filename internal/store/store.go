@@ -1,0 +1,297 @@
+// Package store owns membersync's persistence: the Stripe event inbox, people and their Stripe
+// customers, and the journal, on SQLite (the default, a file, pure Go) or PostgreSQL (to scale out).
+// Migrations are numbered .sql files per dialect, embedded, applied in a transaction with a ledger;
+// River's own tables are migrated alongside. SQL is written once with ? placeholders; the dialect
+// seam (rebind, the two connection kinds) is in this file.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/membersync/membersync/internal/config"
+)
+
+// Dialects.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// ErrUnavailable wraps failures to reach or commit to the database: callers answer 503.
+var ErrUnavailable = errors.New("database unavailable")
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store is the database. Exactly one of sqlDB and pool is set, by dialect.
+type Store struct {
+	dialect string
+	sqlDB   *sql.DB       // SQLite
+	pool    *pgxpool.Pool // PostgreSQL
+	// Now is the clock for timestamps written by the store.
+	Now func() time.Time
+}
+
+// Open connects to the database named by a config database URL ("sqlite:PATH" or "postgres://…").
+// It does not migrate; call Migrate.
+func Open(ctx context.Context, databaseURL string) (*Store, error) {
+	dialect, dsn, err := config.ParseDatabaseURL(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{dialect: dialect, Now: time.Now}
+	switch dialect {
+	case SQLite:
+		// WAL lets readers run beside the writer; synchronous=FULL makes a commit durable before the
+		// webhook is acknowledged (group commit amortizes the fsync); one connection because SQLite
+		// allows one writer and River's SQLite driver asks for it.
+		q := "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+		db, err := sql.Open("sqlite", "file:"+dsn+q)
+		if err != nil {
+			return nil, fmt.Errorf("opening sqlite %s: %w", dsn, err)
+		}
+		db.SetMaxOpenConns(1)
+		db.SetConnMaxIdleTime(0)
+		db.SetConnMaxLifetime(0)
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("opening sqlite %s: %w", dsn, err)
+		}
+		s.sqlDB = db
+	case Postgres:
+		cfg, err := pgxpool.ParseConfig(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("parsing postgres URL: %w", err)
+		}
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to postgres: %w", err)
+		}
+		if err := pool.Ping(ctx); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("connecting to postgres %s: %w", cfg.ConnConfig.Host, err)
+		}
+		s.pool = pool
+	}
+	return s, nil
+}
+
+// Dialect returns SQLite or Postgres.
+func (s *Store) Dialect() string { return s.dialect }
+
+// SQLDB returns the SQLite connection (nil on PostgreSQL), for River's SQLite driver.
+func (s *Store) SQLDB() *sql.DB { return s.sqlDB }
+
+// Pool returns the PostgreSQL pool (nil on SQLite), for River's pgx driver.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close releases the connections.
+func (s *Store) Close() error {
+	if s.pool != nil {
+		s.pool.Close()
+		return nil
+	}
+	return s.sqlDB.Close()
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.pool != nil {
+		return s.pool.Ping(ctx)
+	}
+	return s.sqlDB.PingContext(ctx)
+}
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Tx is a database transaction of either dialect. The queue inserts its jobs through the same Tx
+// (SQL for SQLite, PGX for PostgreSQL) so that a job exists exactly when the rows it is about do.
+type Tx struct {
+	s     *Store
+	sqlTx *sql.Tx
+	pgTx  pgx.Tx
+}
+
+// SQL returns the SQLite transaction, or nil on PostgreSQL.
+func (tx *Tx) SQL() *sql.Tx { return tx.sqlTx }
+
+// PGX returns the PostgreSQL transaction, or nil on SQLite.
+func (tx *Tx) PGX() pgx.Tx { return tx.pgTx }
+
+// InTx runs fn in a transaction and commits when fn returns nil. A failure to begin or commit wraps
+// ErrUnavailable.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	tx := &Tx{s: s}
+	if s.pool != nil {
+		t, err := s.pool.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("%w: begin: %v", ErrUnavailable, err)
+		}
+		tx.pgTx = t
+		if err := fn(tx); err != nil {
+			_ = t.Rollback(context.WithoutCancel(ctx))
+			return err
+		}
+		if err := t.Commit(ctx); err != nil {
+			return fmt.Errorf("%w: commit: %v", ErrUnavailable, err)
+		}
+		return nil
+	}
+	t, err := s.sqlDB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%w: begin: %v", ErrUnavailable, err)
+	}
+	tx.sqlTx = t
+	if err := fn(tx); err != nil {
+		_ = t.Rollback()
+		return err
+	}
+	if err := t.Commit(); err != nil {
+		return fmt.Errorf("%w: commit: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// q is what both a Store and a Tx offer to the queries in this package.
+type q interface {
+	exec(ctx context.Context, query string, args ...any) (int64, error)
+	query(ctx context.Context, query string, args ...any) (rows, error)
+	queryRow(ctx context.Context, query string, args ...any) row
+}
+
+type row interface{ Scan(dest ...any) error }
+
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if s.pool != nil {
+		tag, err := s.pool.Exec(ctx, rebind(query), args...)
+		return tag.RowsAffected(), err
+	}
+	return sqlExec(s.sqlDB.ExecContext(ctx, query, args...))
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) (rows, error) {
+	if s.pool != nil {
+		return s.pool.Query(ctx, rebind(query), args...)
+	}
+	r, err := s.sqlDB.QueryContext(ctx, query, args...)
+	return sqlRows{r}, err
+}
+
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) row {
+	if s.pool != nil {
+		return pgRow{s.pool.QueryRow(ctx, rebind(query), args...)}
+	}
+	return s.sqlDB.QueryRowContext(ctx, query, args...)
+}
+
+func (tx *Tx) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if tx.pgTx != nil {
+		tag, err := tx.pgTx.Exec(ctx, rebind(query), args...)
+		return tag.RowsAffected(), err
+	}
+	return sqlExec(tx.sqlTx.ExecContext(ctx, query, args...))
+}
+
+func (tx *Tx) query(ctx context.Context, query string, args ...any) (rows, error) {
+	if tx.pgTx != nil {
+		return tx.pgTx.Query(ctx, rebind(query), args...)
+	}
+	r, err := tx.sqlTx.QueryContext(ctx, query, args...)
+	return sqlRows{r}, err
+}
+
+func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) row {
+	if tx.pgTx != nil {
+		return pgRow{tx.pgTx.QueryRow(ctx, rebind(query), args...)}
+	}
+	return tx.sqlTx.QueryRowContext(ctx, query, args...)
+}
+
+func sqlExec(r sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
+
+// pgRow maps pgx's no-rows error to database/sql's so callers check one sentinel.
+type pgRow struct{ r pgx.Row }
+
+func (r pgRow) Scan(dest ...any) error {
+	err := r.r.Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sql.ErrNoRows
+	}
+	return err
+}
+
+// rebind turns ? placeholders into PostgreSQL's $1, $2, …. Queries in this package never hold a
+// literal question mark.
+func rebind(query string) string {
+	if !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+// IsUnavailable reports whether err means the database could not be reached or could not commit,
+// as opposed to a bad query: the caller answers 503 and the sender retries.
+func IsUnavailable(err error) bool {
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sql.ErrConnDone) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08 connection exceptions, 53 insufficient resources, 57 operator intervention.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "53") || strings.HasPrefix(pgErr.Code, "57")
+	}
+	return pgconn.SafeToRetry(err) || pgconn.Timeout(err)
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}

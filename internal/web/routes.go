@@ -1,0 +1,80 @@
+// Package web owns membersync's HTTP surface: the Stripe webhook, health and readiness, and (as they
+// are built) the admin UI and API, the customer status pages and metrics. routes.go is the whole map.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/membersync/membersync/internal/inbox"
+)
+
+// Server holds what the handlers need.
+type Server struct {
+	Inbox    *inbox.Inbox
+	Verifier *inbox.Verifier
+	// Livemode is the configured key's mode; events of the other mode are refused.
+	Livemode bool
+	Log      *slog.Logger
+	// Ready reports whether the instance can do its work (database, migrations, queue).
+	Ready func(ctx context.Context) error
+	Now   func() time.Time
+}
+
+// Routes returns the whole HTTP surface.
+func (s *Server) Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /webhooks/stripe", s.webhook())
+	mux.Handle("/webhooks/stripe", methodNotAllowed("POST"))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("GET /readyz", s.readyz())
+	return securityHeaders(mux)
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Server) readyz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if s.Ready != nil {
+			if err := s.Ready(ctx); err != nil {
+				s.Log.Warn("not ready", "err", err)
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}
+
+func methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here; use "+allow)
+	})
+}
+
+// securityHeaders sets the headers every response carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
