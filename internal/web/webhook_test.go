@@ -30,11 +30,12 @@ const (
 var now = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 
 type harness struct {
-	url   string
-	store *store.Store
+	url     string
+	store   *store.Store
+	handler http.Handler
 }
 
-func newHarness(t *testing.T, dialect string) *harness {
+func newHarness(t testing.TB, dialect string) *harness {
 	t.Helper()
 	st := storetest.Open(t, dialect)
 	q, err := queue.New(st, queue.Options{})
@@ -51,9 +52,10 @@ func newHarness(t *testing.T, dialect string) *harness {
 		Verifier: &inbox.Verifier{Secrets: []string{secretOld, secretNew}, Now: func() time.Time { return now }},
 		Log:      log,
 	}
-	ts := httptest.NewServer(srv.Routes())
+	handler := srv.Routes()
+	ts := httptest.NewServer(handler)
 	t.Cleanup(func() { ts.Close(); cancel(); <-done })
-	return &harness{url: ts.URL, store: st}
+	return &harness{url: ts.URL, store: st, handler: handler}
 }
 
 func eventJSON(id, typ, customer string, livemode bool) []byte {
