@@ -39,9 +39,8 @@ type Inbox struct {
 	queue Enqueuer
 	log   *slog.Logger
 
-	reqs      chan *request
-	startOnce sync.Once
-	done      chan struct{}
+	reqs chan *request
+	done chan struct{}
 }
 
 type request struct {
@@ -60,14 +59,35 @@ func New(st *store.Store, q Enqueuer, log *slog.Logger) *Inbox {
 	return &Inbox{store: st, queue: q, log: log, reqs: make(chan *request, maxBatch), done: make(chan struct{})}
 }
 
+// committers is how many transactions run at once: SQLite has one writer, so one; PostgreSQL
+// commits in parallel, so several batches can be in flight.
+func (in *Inbox) committers() int {
+	if in.store.Dialect() == store.Postgres {
+		return 4
+	}
+	return 1
+}
+
 // Run commits batches until ctx ends, then answers what is left with an error.
 func (in *Inbox) Run(ctx context.Context) {
 	defer close(in.done)
+	var wg sync.WaitGroup
+	for range in.committers() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in.loop(ctx)
+		}()
+	}
+	wg.Wait()
+	in.drain(ctx.Err())
+}
+
+func (in *Inbox) loop(ctx context.Context) {
 	for {
 		var first *request
 		select {
 		case <-ctx.Done():
-			in.drain(ctx.Err())
 			return
 		case first = <-in.reqs:
 		}

@@ -71,64 +71,71 @@ func (tx *Tx) IngestEvent(ctx context.Context, ev Event) (IngestResult, error) {
 	if state != EventQueued {
 		return res, nil
 	}
-	pid, err := tx.PersonForCustomer(ctx, ev.CustomerID)
+	pid, created, err := tx.PersonForCustomer(ctx, ev.CustomerID)
 	if err != nil {
 		return IngestResult{}, err
 	}
 	if _, err := tx.exec(ctx, "UPDATE stripe_events SET person_id = ? WHERE id = ?", pid, ev.ID); err != nil {
 		return IngestResult{}, fmt.Errorf("linking event %s: %w", ev.ID, err)
 	}
-	need, err := tx.MarkDirty(ctx, pid)
-	if err != nil {
-		return IngestResult{}, err
+	need := created
+	if !created {
+		if need, err = tx.MarkDirty(ctx, pid); err != nil {
+			return IngestResult{}, err
+		}
 	}
 	res.PersonID, res.NeedsSync = pid, need
 	return res, nil
 }
 
-// PersonForCustomer returns the person a Stripe customer belongs to, creating both on first sight.
-func (tx *Tx) PersonForCustomer(ctx context.Context, customerID string) (int64, error) {
-	var pid int64
-	err := tx.queryRow(ctx, "SELECT person_id FROM customers WHERE id = ?", customerID).Scan(&pid)
+// PersonForCustomer returns the person a Stripe customer belongs to, creating both on first sight;
+// created is true when it made a new person (born dirty, with a sync to enqueue).
+func (tx *Tx) PersonForCustomer(ctx context.Context, customerID string) (pid int64, created bool, err error) {
+	err = tx.queryRow(ctx, "SELECT person_id FROM customers WHERE id = ?", customerID).Scan(&pid)
 	if err == nil {
-		return pid, nil
+		return pid, false, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("looking up customer: %w", err)
+		return 0, false, fmt.Errorf("looking up customer: %w", err)
 	}
+	// A new person starts dirty with its sync waiting: the caller enqueues it.
 	now := micros(tx.s.now())
-	if err := tx.queryRow(ctx, "INSERT INTO people (created_at, updated_at) VALUES (?, ?) RETURNING id", now, now).Scan(&pid); err != nil {
-		return 0, fmt.Errorf("creating person: %w", err)
+	if err := tx.queryRow(ctx, "INSERT INTO people (generation, queued, created_at, updated_at) VALUES (1, TRUE, ?, ?) RETURNING id", now, now).Scan(&pid); err != nil {
+		return 0, false, fmt.Errorf("creating person: %w", err)
 	}
 	n, err := tx.exec(ctx, "INSERT INTO customers (id, person_id, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING", customerID, pid, now)
 	if err != nil {
-		return 0, fmt.Errorf("linking customer: %w", err)
+		return 0, false, fmt.Errorf("linking customer: %w", err)
 	}
 	if n == 1 {
-		return pid, nil
+		return pid, true, nil
 	}
 	// A concurrent transaction linked the customer first: use its person, drop ours.
 	if _, err := tx.exec(ctx, "DELETE FROM people WHERE id = ?", pid); err != nil {
-		return 0, fmt.Errorf("dropping duplicate person: %w", err)
+		return 0, false, fmt.Errorf("dropping duplicate person: %w", err)
 	}
 	if err := tx.queryRow(ctx, "SELECT person_id FROM customers WHERE id = ?", customerID).Scan(&pid); err != nil {
-		return 0, fmt.Errorf("looking up customer: %w", err)
+		return 0, false, fmt.Errorf("looking up customer: %w", err)
 	}
-	return pid, nil
+	return pid, false, nil
 }
 
 // MarkDirty bumps the person's generation and reports whether a sync must be enqueued: true unless
 // one is already waiting to start. A sync that is running does not count as waiting, so an event
 // arriving mid-sync always causes another sync after it.
 func (tx *Tx) MarkDirty(ctx context.Context, personID int64) (needsSync bool, err error) {
-	if _, err := tx.exec(ctx, "UPDATE people SET generation = generation + 1, updated_at = ? WHERE id = ?", micros(tx.s.now()), personID); err != nil {
+	now := micros(tx.s.now())
+	n, err := tx.exec(ctx, "UPDATE people SET generation = generation + 1, queued = TRUE, updated_at = ? WHERE id = ? AND queued = FALSE", now, personID)
+	if err != nil {
 		return false, fmt.Errorf("marking person dirty: %w", err)
 	}
-	n, err := tx.exec(ctx, "UPDATE people SET queued = TRUE WHERE id = ? AND queued = FALSE", personID)
-	if err != nil {
-		return false, fmt.Errorf("marking person queued: %w", err)
+	if n == 1 {
+		return true, nil
 	}
-	return n == 1, nil
+	if _, err := tx.exec(ctx, "UPDATE people SET generation = generation + 1, updated_at = ? WHERE id = ?", now, personID); err != nil {
+		return false, fmt.Errorf("marking person dirty: %w", err)
+	}
+	return false, nil
 }
 
 // Event returns one stored event.

@@ -126,6 +126,31 @@ type Tx struct {
 	s     *Store
 	sqlTx *sql.Tx
 	pgTx  pgx.Tx
+	// stmts caches SQLite statements prepared in this transaction (pgx caches its own): a batch of
+	// events runs the same few statements hundreds of times.
+	stmts map[string]*sql.Stmt
+}
+
+func (tx *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := tx.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := tx.sqlTx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if tx.stmts == nil {
+		tx.stmts = map[string]*sql.Stmt{}
+	}
+	tx.stmts[query] = st
+	return st, nil
+}
+
+func (tx *Tx) closeStmts() {
+	for _, st := range tx.stmts {
+		_ = st.Close()
+	}
+	tx.stmts = nil
 }
 
 // SQL returns the SQLite transaction, or nil on PostgreSQL.
@@ -158,7 +183,9 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("%w: begin: %v", ErrUnavailable, err)
 	}
 	tx.sqlTx = t
-	if err := fn(tx); err != nil {
+	err = fn(tx)
+	tx.closeStmts()
+	if err != nil {
 		_ = t.Rollback()
 		return err
 	}
@@ -212,7 +239,11 @@ func (tx *Tx) exec(ctx context.Context, query string, args ...any) (int64, error
 		tag, err := tx.pgTx.Exec(ctx, rebind(query), args...)
 		return tag.RowsAffected(), err
 	}
-	return sqlExec(tx.sqlTx.ExecContext(ctx, query, args...))
+	st, err := tx.stmt(ctx, query)
+	if err != nil {
+		return 0, err
+	}
+	return sqlExec(st.ExecContext(ctx, args...))
 }
 
 func (tx *Tx) query(ctx context.Context, query string, args ...any) (rows, error) {
@@ -227,7 +258,11 @@ func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) row {
 	if tx.pgTx != nil {
 		return pgRow{tx.pgTx.QueryRow(ctx, rebind(query), args...)}
 	}
-	return tx.sqlTx.QueryRowContext(ctx, query, args...)
+	st, err := tx.stmt(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 func sqlExec(r sql.Result, err error) (int64, error) {
@@ -238,6 +273,10 @@ func sqlExec(r sql.Result, err error) (int64, error) {
 }
 
 type sqlRows struct{ *sql.Rows }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 func (r sqlRows) Close() { _ = r.Rows.Close() }
 
