@@ -1,0 +1,339 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// AcquireLease takes the person's sync lease for owner until now+ttl, unless another owner holds an
+// unexpired one. Two syncs of one person never run at once.
+func (s *Store) AcquireLease(ctx context.Context, personID int64, owner string, ttl time.Duration) (bool, error) {
+	now := s.now()
+	n, err := s.exec(ctx, "UPDATE people SET lease_until = ?, lease_owner = ? WHERE id = ? AND (lease_until < ? OR lease_owner = ?)",
+		micros(now.Add(ttl)), owner, personID, micros(now), owner)
+	if err != nil {
+		return false, fmt.Errorf("taking sync lease: %w", err)
+	}
+	return n == 1, nil
+}
+
+// ReleaseLease gives the lease back if owner holds it.
+func (s *Store) ReleaseLease(ctx context.Context, personID int64, owner string) error {
+	_, err := s.exec(ctx, "UPDATE people SET lease_until = 0, lease_owner = '' WHERE id = ? AND lease_owner = ?", personID, owner)
+	return err
+}
+
+// Applied is one grant membersync confirmed in a provider.
+type Applied struct {
+	PersonID  int64
+	Provider  string // circle | kit
+	Kind      string // access_group | tag | sequence
+	TargetID  int64
+	Email     string
+	RemoteID  int64 // Circle member id or Kit subscriber id
+	AppliedAt time.Time
+}
+
+// Applied kinds.
+const (
+	ProviderCircle  = "circle"
+	ProviderKit     = "kit"
+	KindAccessGroup = "access_group"
+	KindTag         = "tag"
+	KindSequence    = "sequence"
+)
+
+// Applied returns what was confirmed for a person.
+func (s *Store) Applied(ctx context.Context, personID int64) ([]Applied, error) {
+	r, err := s.query(ctx, "SELECT person_id, provider, kind, target_id, email, remote_id, applied_at FROM applied WHERE person_id = ? ORDER BY provider, kind, target_id, email", personID)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []Applied
+	for r.Next() {
+		var a Applied
+		var at int64
+		if err := r.Scan(&a.PersonID, &a.Provider, &a.Kind, &a.TargetID, &a.Email, &a.RemoteID, &at); err != nil {
+			return nil, err
+		}
+		a.AppliedAt = fromMicros(at)
+		out = append(out, a)
+	}
+	return out, r.Err()
+}
+
+// RecordApplied stores a confirmed grant.
+func (s *Store) RecordApplied(ctx context.Context, a Applied) error {
+	_, err := s.exec(ctx, `INSERT INTO applied (person_id, provider, kind, target_id, email, remote_id, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (person_id, provider, kind, target_id, email) DO UPDATE SET remote_id = excluded.remote_id`,
+		a.PersonID, a.Provider, a.Kind, a.TargetID, a.Email, a.RemoteID, micros(s.now()))
+	if err != nil {
+		return fmt.Errorf("recording applied %s %s %d: %w", a.Provider, a.Kind, a.TargetID, err)
+	}
+	return nil
+}
+
+// RemoveApplied forgets a grant that was confirmed removed.
+func (s *Store) RemoveApplied(ctx context.Context, a Applied) error {
+	_, err := s.exec(ctx, "DELETE FROM applied WHERE person_id = ? AND provider = ? AND kind = ? AND target_id = ? AND email = ?",
+		a.PersonID, a.Provider, a.Kind, a.TargetID, a.Email)
+	return err
+}
+
+// AppliedByTarget returns every person holding a grant (drift sweep).
+func (s *Store) AppliedByTarget(ctx context.Context, provider, kind string, targetID int64) ([]Applied, error) {
+	r, err := s.query(ctx, "SELECT person_id, provider, kind, target_id, email, remote_id, applied_at FROM applied WHERE provider = ? AND kind = ? AND target_id = ?", provider, kind, targetID)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []Applied
+	for r.Next() {
+		var a Applied
+		var at int64
+		if err := r.Scan(&a.PersonID, &a.Provider, &a.Kind, &a.TargetID, &a.Email, &a.RemoteID, &at); err != nil {
+			return nil, err
+		}
+		a.AppliedAt = fromMicros(at)
+		out = append(out, a)
+	}
+	return out, r.Err()
+}
+
+// SetIdentity records the person's normalized email and name. It fails with ErrConflict when another
+// person holds the email.
+func (s *Store) SetIdentity(ctx context.Context, personID int64, email, name string) error {
+	_, err := s.exec(ctx, "UPDATE people SET email = ?, name = ?, updated_at = ? WHERE id = ?", email, name, micros(s.now()), personID)
+	if err != nil && isUniqueViolation(err) {
+		return ErrConflict
+	}
+	return err
+}
+
+// ErrConflict is a uniqueness conflict (an email another person holds).
+var ErrConflict = errors.New("conflict")
+
+func isUniqueViolation(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "23505")
+}
+
+// SetRemoteIDs records the person's Circle member id and/or Kit subscriber id (zero leaves one as is).
+func (s *Store) SetRemoteIDs(ctx context.Context, personID, circleMemberID, kitSubscriberID int64) error {
+	if circleMemberID != 0 {
+		if _, err := s.exec(ctx, "UPDATE people SET circle_member_id = ? WHERE id = ?", circleMemberID, personID); err != nil {
+			return err
+		}
+	}
+	if kitSubscriberID != 0 {
+		if _, err := s.exec(ctx, "UPDATE people SET kit_subscriber_id = ? WHERE id = ?", kitSubscriberID, personID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LinkCustomer attaches a Stripe customer to a person (when a sync finds another customer with the
+// person's email). A customer already linked elsewhere is left where it is; false reports that.
+func (s *Store) LinkCustomer(ctx context.Context, personID int64, customerID string) (bool, error) {
+	n, err := s.exec(ctx, "INSERT INTO customers (id, person_id, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING", customerID, personID, micros(s.now()))
+	return n == 1, err
+}
+
+// MergePerson moves everything of person from into person into (same email seen from two customers
+// first seen separately) and deletes from. into is marked dirty; the caller enqueues its sync.
+func (s *Store) MergePerson(ctx context.Context, from, into int64) (needsSync bool, err error) {
+	err = s.InTx(ctx, func(tx *Tx) error {
+		for _, q := range []string{
+			"UPDATE customers SET person_id = ? WHERE person_id = ?",
+			"UPDATE stripe_events SET person_id = ? WHERE person_id = ?",
+			"UPDATE journal SET person_id = ? WHERE person_id = ?",
+			"UPDATE review_items SET person_id = ? WHERE person_id = ?",
+		} {
+			if _, err := tx.exec(ctx, q, into, from); err != nil {
+				return fmt.Errorf("merging person %d into %d: %w", from, into, err)
+			}
+		}
+		// Grants confirmed for the merged person stay recorded under the survivor so they are
+		// converged (kept or revoked) by its next sync rather than forgotten.
+		if _, err := tx.exec(ctx, `INSERT INTO applied (person_id, provider, kind, target_id, email, remote_id, applied_at)
+			SELECT ?, provider, kind, target_id, email, remote_id, applied_at FROM applied WHERE person_id = ?
+			ON CONFLICT (person_id, provider, kind, target_id, email) DO NOTHING`, into, from); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, "DELETE FROM applied WHERE person_id = ?", from); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, "DELETE FROM people WHERE id = ?", from); err != nil {
+			return err
+		}
+		var e error
+		needsSync, e = tx.MarkDirty(ctx, into)
+		return e
+	})
+	return needsSync, err
+}
+
+// SaveSyncResult records the outcome of a sync for display: the desired state as JSON, the next
+// clock-driven change and the error that stopped it ('' when it converged).
+func (s *Store) SaveSyncResult(ctx context.Context, personID int64, desiredJSON string, nextChange time.Time, syncErr string) error {
+	var nc int64
+	if !nextChange.IsZero() {
+		nc = micros(nextChange)
+	}
+	_, err := s.exec(ctx, "UPDATE people SET desired = ?, next_change = ?, sync_error = ?, synced_at = ? WHERE id = ?",
+		desiredJSON, nc, syncErr, micros(s.now()), personID)
+	return err
+}
+
+// SyncState is what the last sync left for display.
+type SyncState struct {
+	Desired    string // JSON of the entitlement.Desired
+	NextChange time.Time
+	SyncedAt   time.Time
+	Error      string
+}
+
+// SyncState returns the person's last sync result.
+func (s *Store) SyncState(ctx context.Context, personID int64) (SyncState, error) {
+	var st SyncState
+	var nc, at int64
+	err := s.queryRow(ctx, "SELECT desired, next_change, synced_at, sync_error FROM people WHERE id = ?", personID).Scan(&st.Desired, &nc, &at, &st.Error)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, ErrNotFound
+	}
+	st.NextChange, st.SyncedAt = fromMicros(nc), fromMicros(at)
+	return st, err
+}
+
+// ReviewItem is something that needs a person.
+type ReviewItem struct {
+	ID          int64
+	PersonID    int64
+	Kind        string
+	ActionKey   string
+	Reason      string
+	LastError   string
+	Status      string
+	Occurrences int
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	ResolvedAt  time.Time
+	ResolvedBy  string
+	Resolution  string
+}
+
+// OpenReview opens a review item, or bumps the open one with the same person, kind and action
+// (its occurrences and last error). It reports whether the item is new.
+func (s *Store) OpenReview(ctx context.Context, it ReviewItem) (created bool, err error) {
+	now := micros(s.now())
+	n, err := s.exec(ctx, `UPDATE review_items SET occurrences = occurrences + 1, last_error = ?, reason = ?, updated_at = ?
+		WHERE person_id = ? AND kind = ? AND action_key = ? AND status = 'open'`, it.LastError, it.Reason, now, it.PersonID, it.Kind, it.ActionKey)
+	if err != nil {
+		return false, err
+	}
+	if n > 0 {
+		return false, nil
+	}
+	_, err = s.exec(ctx, `INSERT INTO review_items (person_id, kind, action_key, reason, last_error, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, it.PersonID, it.Kind, it.ActionKey, it.Reason, it.LastError, now, now)
+	return err == nil, err
+}
+
+// ResolveReview closes an open item with who closed it and why.
+func (s *Store) ResolveReview(ctx context.Context, id int64, by, resolution string) (ReviewItem, error) {
+	n, err := s.exec(ctx, "UPDATE review_items SET status = 'resolved', resolved_at = ?, resolved_by = ?, resolution = ?, updated_at = ? WHERE id = ? AND status = 'open'",
+		micros(s.now()), by, resolution, micros(s.now()), id)
+	if err != nil {
+		return ReviewItem{}, err
+	}
+	if n == 0 {
+		return ReviewItem{}, ErrNotFound
+	}
+	return s.Review(ctx, id)
+}
+
+// ResolveReviews closes the open items of a person of one kind (all actions when actionKey is "*").
+func (s *Store) ResolveReviews(ctx context.Context, personID int64, kind, actionKey, by, resolution string) (int64, error) {
+	q := "UPDATE review_items SET status = 'resolved', resolved_at = ?, resolved_by = ?, resolution = ?, updated_at = ? WHERE person_id = ? AND kind = ? AND status = 'open'"
+	args := []any{micros(s.now()), by, resolution, micros(s.now()), personID, kind}
+	if actionKey != "*" {
+		q += " AND action_key = ?"
+		args = append(args, actionKey)
+	}
+	return s.exec(ctx, q, args...)
+}
+
+const reviewCols = "id, person_id, kind, action_key, reason, last_error, status, occurrences, created_at, updated_at, resolved_at, resolved_by, resolution"
+
+func scanReview(r row) (ReviewItem, error) {
+	var it ReviewItem
+	var c, u, ra int64
+	err := r.Scan(&it.ID, &it.PersonID, &it.Kind, &it.ActionKey, &it.Reason, &it.LastError, &it.Status, &it.Occurrences, &c, &u, &ra, &it.ResolvedBy, &it.Resolution)
+	it.CreatedAt, it.UpdatedAt, it.ResolvedAt = fromMicros(c), fromMicros(u), fromMicros(ra)
+	return it, err
+}
+
+// Review returns one item.
+func (s *Store) Review(ctx context.Context, id int64) (ReviewItem, error) {
+	it, err := scanReview(s.queryRow(ctx, "SELECT "+reviewCols+" FROM review_items WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return it, ErrNotFound
+	}
+	return it, err
+}
+
+// Reviews lists items by status ('' for all) and person (0 for everyone), newest first.
+func (s *Store) Reviews(ctx context.Context, status string, personID int64, limit int) ([]ReviewItem, error) {
+	q := "SELECT " + reviewCols + " FROM review_items WHERE 1 = 1"
+	var args []any
+	if status != "" {
+		q += " AND status = ?"
+		args = append(args, status)
+	}
+	if personID != 0 {
+		q += " AND person_id = ?"
+		args = append(args, personID)
+	}
+	q += " ORDER BY updated_at DESC, id DESC"
+	if limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	r, err := s.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []ReviewItem
+	for r.Next() {
+		it, err := scanReview(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+	}
+	return out, r.Err()
+}
+
+// OpenActionKeys returns the action keys of a person's open items: actions the sync must not retry.
+func (s *Store) OpenActionKeys(ctx context.Context, personID int64) (map[string]bool, error) {
+	r, err := s.query(ctx, "SELECT action_key FROM review_items WHERE person_id = ? AND status = 'open' AND action_key <> ''", personID)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	out := map[string]bool{}
+	for r.Next() {
+		var k string
+		if err := r.Scan(&k); err != nil {
+			return nil, err
+		}
+		out[k] = true
+	}
+	return out, r.Err()
+}
