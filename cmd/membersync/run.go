@@ -56,6 +56,8 @@ func commands() []command {
 	return []command{
 		{"serve", "run the webhook endpoint, the sync workers and the admin UI", cmdServe},
 		{"migrate", "apply database migrations and exit", cmdMigrate},
+		{"trace", "print one person's journey (EMAIL or cus_…)", cmdTrace},
+		{"resync", "enqueue a full sync of one person (EMAIL or cus_…)", cmdResync},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -10,13 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/membersync/membersync/internal/config"
-	"github.com/membersync/membersync/internal/converge"
 	"github.com/membersync/membersync/internal/inbox"
-	"github.com/membersync/membersync/internal/queue"
-	"github.com/membersync/membersync/internal/store"
 	"github.com/membersync/membersync/internal/web"
 )
 
@@ -42,27 +37,26 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		return probs
 	}
 	log := newLogger(e.stderr, cfg.LogFormat)
-	return serve(ctx, cfg, log, nil)
+	return serve(ctx, cfg, log, serveOptions{})
 }
 
-// serve runs the server until ctx ends. ready, when not nil, receives the bound address.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<- string) error {
-	st, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		return err
-	}
+// serveOptions tune serve for tests and the demo.
+type serveOptions struct {
+	app appOptions
+	// ready, when not nil, receives the bound address once the server accepts connections.
+	ready chan<- string
+}
 
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &converge.Worker{Store: st})
-	river.AddWorker(workers, &converge.ResolveWorker{Store: st})
-	q, err := queue.New(st, queue.Options{Workers: workers, Logger: log.With("component", "queue")})
+// serve runs the server until ctx ends.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serveOptions) error {
+	ready := opts.ready
+	opts.app.workers = true
+	a, err := newApp(ctx, cfg, log, opts.app)
 	if err != nil {
 		return err
 	}
+	defer a.close()
+	st, q := a.store, a.queue
 	// Workers get their own context: on shutdown they are stopped after the HTTP server drained.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()

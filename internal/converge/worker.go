@@ -1,14 +1,13 @@
-// Package converge owns the per-person sync: for every trigger it re-reads the person's billing,
-// computes the desired entitlements and converges Circle and Kit to them, journaling each step.
-//
-// This first slice only records that a sync ran and settles the person's generation; the engine
-// that reads Stripe and calls the providers replaces Work.
 package converge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -16,37 +15,89 @@ import (
 	"github.com/membersync/membersync/internal/store"
 )
 
-// Worker runs sync_person jobs.
+// leaseTTL bounds a sync; a crashed worker's lease expires after it.
+const leaseTTL = 2 * time.Minute
+
+// Worker runs sync_person jobs through the Engine, one sync per person at a time.
 type Worker struct {
 	river.WorkerDefaults[queue.SyncArgs]
-	Store *store.Store
+	Engine *Engine
 }
+
+// Timeout bounds one sync.
+func (w *Worker) Timeout(*river.Job[queue.SyncArgs]) time.Duration { return leaseTTL - 10*time.Second }
 
 // Work syncs one person.
 func (w *Worker) Work(ctx context.Context, job *river.Job[queue.SyncArgs]) error {
-	gen, err := w.Store.BeginSync(ctx, job.Args.PersonID)
-	if errors.Is(err, store.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("person %d does not exist", job.Args.PersonID))
-	}
+	st := w.Engine.Store
+	owner := leaseOwner(job.ID)
+	ok, err := st.AcquireLease(ctx, job.Args.PersonID, owner, leaseTTL)
 	if err != nil {
 		return err
 	}
-	if err := w.Store.AppendJournal(ctx, store.JournalEntry{
-		PersonID: job.Args.PersonID, Kind: "sync", Action: "sync", Result: "recorded",
-		Attempt: job.Attempt, Detail: fmt.Sprintf("generation %d (%s)", gen, job.Args.Reason),
-	}); err != nil {
-		return err
+	if !ok {
+		// Another sync of this person runs; this one follows it (events during it bumped the generation).
+		return river.JobSnooze(time.Second)
 	}
-	return w.Store.FinishSync(ctx, job.Args.PersonID, gen)
+	defer st.ReleaseLease(context.WithoutCancel(ctx), job.Args.PersonID, owner)
+	_, err = w.Engine.Sync(ctx, job.Args.PersonID, job.Args.Reason, job.Attempt)
+	if errors.Is(err, store.ErrNotFound) {
+		return river.JobCancel(fmt.Errorf("person %d no longer exists (merged)", job.Args.PersonID))
+	}
+	var rerr *errRetry
+	if errors.As(err, &rerr) {
+		if rerr.snooze > 0 {
+			return river.JobSnooze(rerr.snooze)
+		}
+		if job.Attempt >= job.MaxAttempts {
+			w.Engine.review(ctx, &journal{e: w.Engine, ctx: ctx, personID: job.Args.PersonID, attempt: job.Attempt},
+				store.ReviewItem{PersonID: job.Args.PersonID, Kind: "retries_exhausted", ActionKey: "sync",
+					Reason: fmt.Sprintf("the sync gave up after %d attempts; fix the cause and retry", job.Attempt), LastError: safeError(rerr.err)})
+		}
+		return rerr.err
+	}
+	return err
 }
 
-// ResolveWorker runs resolve_event jobs.
+func leaseOwner(jobID int64) string {
+	host, _ := os.Hostname()
+	return host + "/" + strconv.Itoa(os.Getpid()) + "/" + strconv.FormatInt(jobID, 10)
+}
+
+// eventCustomer finds the customer of an event whose payload names none (a dispute names a charge).
+type eventCustomer interface {
+	EventCustomer(ctx context.Context, raw json.RawMessage) (string, error)
+}
+
+// ResolveWorker runs resolve_event jobs: it finds the event's customer through Stripe, links the
+// event to the customer's person and marks that person dirty.
 type ResolveWorker struct {
 	river.WorkerDefaults[queue.ResolveArgs]
-	Store *store.Store
+	Store    *store.Store
+	Resolver eventCustomer
+	Queue    inserter
 }
 
-// Work records the event for the resolver that the sync engine brings.
+// Work resolves one event.
 func (w *ResolveWorker) Work(ctx context.Context, job *river.Job[queue.ResolveArgs]) error {
-	return w.Store.AppendJournal(ctx, store.JournalEntry{Kind: "event", EventID: job.Args.EventID, Action: "resolve", Result: "pending"})
+	ev, err := w.Store.Event(ctx, job.Args.EventID)
+	if err != nil {
+		return err
+	}
+	customer, err := w.Resolver.EventCustomer(ctx, ev.Payload)
+	if err != nil {
+		return err
+	}
+	if customer == "" {
+		return w.Store.AppendJournal(ctx, store.JournalEntry{Kind: "event", EventID: ev.ID, Action: "resolve", Result: "no_customer",
+			Detail: "the event concerns no Stripe customer (a guest payment); nothing to sync"})
+	}
+	pid, need, err := w.Store.ResolveEvent(ctx, ev.ID, customer)
+	if err != nil {
+		return err
+	}
+	if need {
+		return w.Queue.Insert(ctx, queue.SyncArgs{PersonID: pid, Reason: "event"}, nil)
+	}
+	return nil
 }

@@ -113,6 +113,9 @@ func (h *HTTP) Do(ctx context.Context, req Request) (*Response, error) {
 		if h.Observer != nil {
 			h.Observer(call)
 		}
+		if o := ObserverFrom(ctx); o != nil {
+			o(call)
+		}
 		if perr == nil {
 			return resp, nil
 		}

@@ -5,6 +5,7 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -124,3 +125,17 @@ type Call struct {
 
 // Observer receives every Call a client makes. It must be safe for concurrent use and fast.
 type Observer func(Call)
+
+type observerKey struct{}
+
+// WithObserver returns a context whose calls are also reported to o: the sync engine uses it to
+// journal each HTTP call of one person's sync, beside the client's own Observer (metrics).
+func WithObserver(ctx context.Context, o Observer) context.Context {
+	return context.WithValue(ctx, observerKey{}, o)
+}
+
+// ObserverFrom returns the Observer WithObserver put in ctx, or nil.
+func ObserverFrom(ctx context.Context) Observer {
+	o, _ := ctx.Value(observerKey{}).(Observer)
+	return o
+}

@@ -25,6 +25,8 @@ type SyncArgs struct {
 	PersonID int64 `json:"person_id"`
 	// Reason says what triggered it: "event", "resync", "timer", "backfill", "reconcile", "welcome".
 	Reason string `json:"reason"`
+	// At is the Unix time a timer sync is scheduled for (part of its uniqueness); 0 otherwise.
+	At int64 `json:"at,omitempty"`
 }
 
 // Kind is River's name for the job.
@@ -66,6 +68,8 @@ type Options struct {
 	Logger       *slog.Logger
 	// PeriodicJobs run on a schedule (drift sweep, doctor, alert evaluation).
 	PeriodicJobs []*river.PeriodicJob
+	// RetryBase is the first retry's delay, doubling per attempt up to 10 minutes (default 1 s).
+	RetryBase time.Duration
 }
 
 // Queue is a River client of either dialect.
@@ -92,7 +96,7 @@ func New(st *store.Store, opts Options) (*Queue, error) {
 		JobTimeout:        2 * time.Minute,
 		// A sync that outlives its worker (crash) is rescued and re-run; syncs are idempotent.
 		RescueStuckJobsAfter: 5 * time.Minute,
-		RetryPolicy:          &retryPolicy{},
+		RetryPolicy:          &retryPolicy{base: opts.RetryBase},
 		PeriodicJobs:         opts.PeriodicJobs,
 	}
 	if opts.Workers != nil {
@@ -173,11 +177,16 @@ func (q *Queue) Insert(ctx context.Context, args river.JobArgs, opts *river.Inse
 	return err
 }
 
-// retryPolicy backs off exponentially from 1 s to 10 minutes, so that 25 attempts span hours.
-type retryPolicy struct{}
+// retryPolicy backs off exponentially from base (1 s) to 10 minutes, so that 25 attempts span hours.
+type retryPolicy struct{ base time.Duration }
 
-func (*retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
-	d := time.Second << min(job.Attempt, 10)
+// NextRetry is when a failed job runs again.
+func (p *retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+	base := p.base
+	if base == 0 {
+		base = time.Second
+	}
+	d := base << min(job.Attempt, 10)
 	d = min(d, 10*time.Minute)
 	return time.Now().Add(d)
 }

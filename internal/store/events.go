@@ -191,3 +191,49 @@ func (s *Store) EventIDs(ctx context.Context) ([]string, error) {
 	}
 	return out, r.Err()
 }
+
+// ResolveEvent links an unresolved event to its customer's person and marks the person dirty.
+func (s *Store) ResolveEvent(ctx context.Context, eventID, customerID string) (personID int64, needsSync bool, err error) {
+	err = s.InTx(ctx, func(tx *Tx) error {
+		pid, created, err := tx.PersonForCustomer(ctx, customerID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, "UPDATE stripe_events SET person_id = ?, customer_id = ?, state = ? WHERE id = ?", pid, customerID, EventQueued, eventID); err != nil {
+			return err
+		}
+		personID, needsSync = pid, created
+		if !created {
+			needsSync, err = tx.MarkDirty(ctx, pid)
+		}
+		return err
+	})
+	return personID, needsSync, err
+}
+
+// PersonEvents returns the events linked to a person, oldest first (payload not included).
+func (s *Store) PersonEvents(ctx context.Context, personID int64) ([]Event, error) {
+	r, err := s.query(ctx, `SELECT id, type, customer_id, person_id, created, livemode, api_version, received_at, source, state
+		FROM stripe_events WHERE person_id = ? ORDER BY received_at, id`, personID)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []Event
+	for r.Next() {
+		var ev Event
+		var created, received int64
+		if err := r.Scan(&ev.ID, &ev.Type, &ev.CustomerID, &ev.PersonID, &created, &ev.Livemode, &ev.APIVersion, &received, &ev.Source, &ev.State); err != nil {
+			return nil, err
+		}
+		ev.Created, ev.ReceivedAt = time.Unix(created, 0).UTC(), fromMicros(received)
+		out = append(out, ev)
+	}
+	return out, r.Err()
+}
+
+// Trigger marks a person dirty inside a transaction for a manual or scheduled sync; the caller
+// enqueues the job when needsSync says one is not already waiting.
+func (tx *Tx) Trigger(ctx context.Context, personID int64) (needsSync bool, err error) {
+	return tx.MarkDirty(ctx, personID)
+}

@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // JobCount returns how many River jobs of a kind exist in the given states (all states when none).
 func (s *Store) JobCount(ctx context.Context, kind string, states ...string) (int, error) {
@@ -23,4 +26,26 @@ func repeat(s string, n int) string {
 		out += s
 	}
 	return out
+}
+
+// Settled reports whether every person's last sync covers every trigger they received and no job
+// is waiting, running or retrying: the point where providers must equal the desired state. A
+// person whose sync gave up (discarded job) keeps it unsettled; why says what is still moving.
+func (s *Store) Settled(ctx context.Context) (ok bool, why string, err error) {
+	var dirty int
+	if err := s.queryRow(ctx, "SELECT COUNT(*) FROM people WHERE synced_generation < generation").Scan(&dirty); err != nil {
+		return false, "", err
+	}
+	var jobs int
+	if err := s.queryRow(ctx, "SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'running', 'retryable', 'pending')").Scan(&jobs); err != nil {
+		return false, "", err
+	}
+	var unresolved int
+	if err := s.queryRow(ctx, "SELECT COUNT(*) FROM stripe_events WHERE state = ?", EventUnresolved).Scan(&unresolved); err != nil {
+		return false, "", err
+	}
+	if dirty == 0 && jobs == 0 && unresolved == 0 {
+		return true, "", nil
+	}
+	return false, fmt.Sprintf("%d people to sync, %d jobs moving, %d events unresolved", dirty, jobs, unresolved), nil
 }

@@ -1,0 +1,320 @@
+package converge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/membersync/membersync/internal/entitlement"
+	"github.com/membersync/membersync/internal/provider"
+	"github.com/membersync/membersync/internal/store"
+)
+
+// converger runs one sync's ordered plan: Circle revocations and grants, then Kit. A provider that
+// fails stops only its own actions (and the Kit actions gated on a Circle grant it did not confirm).
+type converger struct {
+	e       *Engine
+	ctx     context.Context
+	j       *journal
+	person  *store.Person
+	email   string
+	name    string
+	desired entitlement.Desired
+	applied []store.Applied
+	blocked map[string]bool // action keys with an open review item: not retried
+
+	actions []string
+	retry   *errRetry // the first retryable failure (the job retries after the sync)
+	partial bool      // some action waits on a review item
+	// circleDown is set when Circle failed: Kit actions gated on a grant wait.
+	circleDown bool
+}
+
+func (c *converger) has(provider, kind string, target int64, email string) (store.Applied, bool) {
+	for _, a := range c.applied {
+		if a.Provider == provider && a.Kind == kind && a.TargetID == target && (email == "" || a.Email == email) {
+			return a, true
+		}
+	}
+	return store.Applied{}, false
+}
+
+// fail classifies a failed action: permanent ones become review items blocking that action,
+// credential problems a review item for the provider, transient ones a retry of the whole sync.
+func (c *converger) fail(prov, key string, err error) {
+	kind := provider.KindOf(err)
+	switch kind {
+	case provider.Permanent, provider.NotFound:
+		c.partial = true
+		c.e.review(c.ctx, c.j, store.ReviewItem{PersonID: c.person.ID, Kind: "action_failed", ActionKey: key,
+			Reason: "this action can never succeed as sent; fix it in " + prov + " or the plan mapping, then retry", LastError: safeError(err)})
+	case provider.Config:
+		c.partial = true
+		c.e.review(c.ctx, c.j, store.ReviewItem{PersonID: c.person.ID, Kind: "credentials", ActionKey: prov,
+			Reason: prov + " rejected membersync's credentials; fix the token, then retry", LastError: safeError(err)})
+	default:
+		var snooze time.Duration
+		var pe *provider.Error
+		if errors.As(err, &pe) && pe.Kind == provider.RateLimited {
+			snooze = max(pe.RetryAfter, 30*time.Second)
+		}
+		if c.retry == nil {
+			c.retry = &errRetry{err: err, snooze: snooze, retryable: true}
+		} else if snooze == 0 {
+			c.retry.snooze = 0 // a real failure among them: retry with backoff
+		}
+	}
+}
+
+func (c *converger) did(action string) { c.actions = append(c.actions, action) }
+
+// circle converges the managed access groups: revoke what is not entitled (or held by an old
+// email), then grant what is.
+func (c *converger) circle() {
+	want := c.desired.AccessGroups
+	managed := c.desired.ManagedAccessGroups
+	// Revocations first: no access without payment.
+	for _, a := range c.applied {
+		if a.Provider != store.ProviderCircle || a.Kind != store.KindAccessGroup {
+			continue
+		}
+		if slices.Contains(want, a.TargetID) && a.Email == c.email {
+			continue
+		}
+		if !slices.Contains(managed, a.TargetID) && a.TargetID != 0 {
+			// A group no plan manages any more: forget it, never touch it.
+			_ = c.e.Store.RemoveApplied(c.ctx, a)
+			continue
+		}
+		key := fmt.Sprintf("circle:remove_access_group:%d", a.TargetID)
+		if c.blocked[key] {
+			c.partial = true
+			continue
+		}
+		if err := c.e.Circle.RemoveFromAccessGroup(c.ctx, a.TargetID, a.Email); err != nil {
+			c.fail("circle", key, err)
+			c.circleDown = c.circleDown || provider.Retryable(err)
+			continue
+		}
+		if err := c.e.Store.RemoveApplied(c.ctx, a); err != nil {
+			c.fail("store", key, err)
+			continue
+		}
+		c.did(key)
+	}
+	if len(want) == 0 || c.email == "" {
+		return
+	}
+	var missing []int64
+	for _, g := range want {
+		if _, ok := c.has(store.ProviderCircle, store.KindAccessGroup, g, c.email); !ok {
+			missing = append(missing, g)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	if c.person.CircleMemberID == 0 || !c.circleMemberIsCurrent() {
+		key := "circle:create_member"
+		if c.blocked[key] {
+			c.partial = true
+			return
+		}
+		m, created, err := c.e.Circle.EnsureMember(c.ctx, c.email, c.name, c.e.SkipInvitation)
+		if err != nil {
+			c.fail("circle", key, err)
+			c.circleDown = true
+			return
+		}
+		c.person.CircleMemberID = m.ID
+		if err := c.e.Store.SetRemoteIDs(c.ctx, c.person.ID, m.ID, 0); err != nil {
+			c.fail("store", key, err)
+			return
+		}
+		if created {
+			c.did(key)
+		}
+	}
+	for _, g := range missing {
+		key := fmt.Sprintf("circle:add_access_group:%d", g)
+		if c.blocked[key] {
+			c.partial = true
+			continue
+		}
+		if err := c.e.Circle.AddToAccessGroup(c.ctx, g, c.email); err != nil {
+			c.fail("circle", key, err)
+			c.circleDown = c.circleDown || provider.Retryable(err)
+			continue
+		}
+		a := store.Applied{PersonID: c.person.ID, Provider: store.ProviderCircle, Kind: store.KindAccessGroup, TargetID: g, Email: c.email, RemoteID: c.person.CircleMemberID}
+		if err := c.e.Store.RecordApplied(c.ctx, a); err != nil {
+			c.fail("store", key, err)
+			continue
+		}
+		c.applied = append(c.applied, a)
+		c.did(key)
+	}
+}
+
+// circleMemberIsCurrent reports whether the recorded member id was found for the current email: an
+// email change needs the member of the new email.
+func (c *converger) circleMemberIsCurrent() bool {
+	for _, a := range c.applied {
+		if a.Provider == store.ProviderCircle && a.RemoteID == c.person.CircleMemberID {
+			return a.Email == c.email
+		}
+	}
+	return true
+}
+
+// granted reports whether every access group of an entitled plan is confirmed in Circle for the
+// current email: the gate for the Kit tags and sequences that announce it.
+func (c *converger) granted(plan entitlement.PlanState) bool {
+	for _, g := range plan.AccessGroups {
+		if _, ok := c.has(store.ProviderCircle, store.KindAccessGroup, g, c.email); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// kit converges managed tags and enrolls sequences once. Tags and onboarding of an entitled plan
+// wait for its Circle grant; everything else (stage tags of lapsed plans, removals, retention)
+// does not depend on Circle.
+func (c *converger) kit() {
+	if c.email == "" {
+		return
+	}
+	wantTags := map[int64]bool{}   // present now
+	keepTags := map[int64]bool{}   // desired but gated: neither added nor removed now
+	gatedPlans := map[string]bool{} // entitled plans whose Circle grant is not confirmed
+	for _, p := range c.desired.Plans {
+		gated := p.Entitled && !c.granted(p)
+		if gated {
+			gatedPlans[p.PlanID] = true
+			c.partial = c.partial || !c.circleDown // waits on a review item (or the next sync)
+		}
+		for _, t := range p.Tags {
+			if gated {
+				keepTags[t] = true
+			} else {
+				wantTags[t] = true
+			}
+		}
+	}
+	// Removals: managed tags applied but no longer desired at all, or applied to an old email.
+	for _, a := range c.applied {
+		if a.Provider != store.ProviderKit || a.Kind != store.KindTag {
+			continue
+		}
+		if (wantTags[a.TargetID] || keepTags[a.TargetID]) && a.Email == c.email {
+			continue
+		}
+		if !slices.Contains(c.desired.ManagedTags, a.TargetID) {
+			_ = c.e.Store.RemoveApplied(c.ctx, a)
+			continue
+		}
+		key := fmt.Sprintf("kit:untag:%d", a.TargetID)
+		if c.blocked[key] {
+			c.partial = true
+			continue
+		}
+		if err := c.e.Kit.UntagSubscriber(c.ctx, a.TargetID, a.RemoteID); err != nil {
+			c.fail("kit", key, err)
+			continue
+		}
+		if err := c.e.Store.RemoveApplied(c.ctx, a); err != nil {
+			c.fail("store", key, err)
+			continue
+		}
+		c.did(key)
+	}
+	var addTags []int64
+	for t := range wantTags {
+		if _, ok := c.has(store.ProviderKit, store.KindTag, t, c.email); !ok {
+			addTags = append(addTags, t)
+		}
+	}
+	slices.Sort(addTags)
+	var addSeqs []entitlement.Enrollment
+	for _, s := range c.desired.Sequences {
+		if s.Kind == entitlement.SequenceOnboarding && gatedPlans[s.PlanID] {
+			continue // email never announces access that does not exist yet
+		}
+		if _, ok := c.has(store.ProviderKit, store.KindSequence, s.SequenceID, ""); ok {
+			continue // enrolled once, whatever the email
+		}
+		addSeqs = append(addSeqs, s)
+	}
+	if len(addTags) == 0 && len(addSeqs) == 0 {
+		return
+	}
+	// Kit v4 tags only existing subscribers: upsert first.
+	if c.person.KitSubscriberID == 0 || !c.kitSubscriberIsCurrent() {
+		key := "kit:upsert_subscriber"
+		if c.blocked[key] {
+			c.partial = true
+			return
+		}
+		sub, created, err := c.e.Kit.UpsertSubscriber(c.ctx, c.email, firstName(c.name))
+		if err != nil {
+			c.fail("kit", key, err)
+			return
+		}
+		c.person.KitSubscriberID = sub.ID
+		if err := c.e.Store.SetRemoteIDs(c.ctx, c.person.ID, 0, sub.ID); err != nil {
+			c.fail("store", key, err)
+			return
+		}
+		if created {
+			c.did(key)
+		}
+	}
+	for _, t := range addTags {
+		key := fmt.Sprintf("kit:tag:%d", t)
+		if c.blocked[key] {
+			c.partial = true
+			continue
+		}
+		if _, err := c.e.Kit.TagSubscriber(c.ctx, t, c.email); err != nil {
+			c.fail("kit", key, err)
+			continue
+		}
+		a := store.Applied{PersonID: c.person.ID, Provider: store.ProviderKit, Kind: store.KindTag, TargetID: t, Email: c.email, RemoteID: c.person.KitSubscriberID}
+		if err := c.e.Store.RecordApplied(c.ctx, a); err != nil {
+			c.fail("store", key, err)
+			continue
+		}
+		c.applied = append(c.applied, a)
+		c.did(key)
+	}
+	for _, s := range addSeqs {
+		key := fmt.Sprintf("kit:add_to_sequence:%d", s.SequenceID)
+		if c.blocked[key] {
+			c.partial = true
+			continue
+		}
+		if _, err := c.e.Kit.AddToSequence(c.ctx, s.SequenceID, c.email); err != nil {
+			c.fail("kit", key, err)
+			continue
+		}
+		a := store.Applied{PersonID: c.person.ID, Provider: store.ProviderKit, Kind: store.KindSequence, TargetID: s.SequenceID, Email: c.email, RemoteID: c.person.KitSubscriberID}
+		if err := c.e.Store.RecordApplied(c.ctx, a); err != nil {
+			c.fail("store", key, err)
+			continue
+		}
+		c.applied = append(c.applied, a)
+		c.did(key)
+	}
+}
+
+func (c *converger) kitSubscriberIsCurrent() bool {
+	for _, a := range c.applied {
+		if a.Provider == store.ProviderKit && a.RemoteID == c.person.KitSubscriberID {
+			return a.Email == c.email
+		}
+	}
+	return true
+}

@@ -1,0 +1,368 @@
+// Package converge owns the per-person sync, the heart of membersync: for every trigger (a webhook, a
+// resync, a timer, a backfill, the drift sweep) it re-reads the person's billing from Stripe, computes
+// the desired entitlements, diffs them against the locally stored applied state and calls Circle,
+// then Kit, only for the difference — each action idempotent, confirmed before it is recorded, and
+// journaled. Failures are classified: transient ones retry, permanent ones become review items.
+package converge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/membersync/membersync/internal/circle"
+	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/entitlement"
+	"github.com/membersync/membersync/internal/identity"
+	"github.com/membersync/membersync/internal/kit"
+	"github.com/membersync/membersync/internal/provider"
+	"github.com/membersync/membersync/internal/queue"
+	"github.com/membersync/membersync/internal/store"
+)
+
+// billingReader is what the engine needs of Stripe.
+type billingReader interface {
+	Snapshot(ctx context.Context, customerIDs ...string) (entitlement.Billing, error)
+	CustomerIDsByEmail(ctx context.Context, email string) ([]string, error)
+}
+
+// circleAPI is what the engine needs of Circle.
+type circleAPI interface {
+	EnsureMember(ctx context.Context, email, name string, skipInvitation bool) (circle.Member, bool, error)
+	AddToAccessGroup(ctx context.Context, groupID int64, email string) error
+	RemoveFromAccessGroup(ctx context.Context, groupID int64, email string) error
+}
+
+// kitAPI is what the engine needs of Kit.
+type kitAPI interface {
+	UpsertSubscriber(ctx context.Context, email, firstName string) (kit.Subscriber, bool, error)
+	TagSubscriber(ctx context.Context, tagID int64, email string) (bool, error)
+	UntagSubscriber(ctx context.Context, tagID, subscriberID int64) error
+	AddToSequence(ctx context.Context, sequenceID int64, email string) (bool, error)
+}
+
+// inserter enqueues jobs.
+type inserter interface {
+	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
+}
+
+// Engine syncs people. Its fields are set once and read concurrently.
+type Engine struct {
+	Store          *store.Store
+	Billing        billingReader
+	Circle         circleAPI
+	Kit            kitAPI
+	Queue          inserter
+	Plans          []config.Plan
+	SkipInvitation bool
+	Log            *slog.Logger
+	Now            func() time.Time
+	// OnReview is told about each newly opened review item (alerts); may be nil.
+	OnReview func(store.ReviewItem)
+	// HashKey keys the email hashes in logs.
+	HashKey []byte
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// Outcome summarizes one sync.
+type Outcome struct {
+	PersonID  int64
+	Converged bool // every desired action was confirmed
+	Calls     int  // provider HTTP calls made (Stripe included)
+	Actions   []string
+	Desired   entitlement.Desired
+}
+
+// errRetry carries a retryable failure and the longest wait a provider asked for.
+type errRetry struct {
+	err       error
+	snooze    time.Duration // >0 when only rate limits failed: snooze without burning an attempt
+	retryable bool
+}
+
+func (e *errRetry) Error() string { return e.err.Error() }
+func (e *errRetry) Unwrap() error { return e.err }
+
+// Sync converges one person. It returns an error only when the sync must be retried (a transient
+// failure of Stripe or of a provider action); permanent failures become review items and return nil.
+func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attempt int) (Outcome, error) {
+	out := Outcome{PersonID: personID}
+	start := e.now()
+	gen, err := e.Store.BeginSync(ctx, personID)
+	if err != nil {
+		return out, err
+	}
+	person, err := e.Store.Person(ctx, personID)
+	if err != nil {
+		return out, err
+	}
+	j := &journal{e: e, ctx: ctx, personID: personID, attempt: attempt}
+	ctx = provider.WithObserver(ctx, j.call)
+	log := e.Log.With("person", identity.Hash(e.HashKey, person.Email), "person_id", personID, "reason", reason, "attempt", attempt)
+
+	// 1. Billing: every Stripe customer of the person, including others with the same email.
+	customerIDs := person.CustomerIDs
+	if person.Email != "" {
+		more, err := e.Billing.CustomerIDsByEmail(ctx, person.Email)
+		if err != nil {
+			return out, e.failed(ctx, j, log, person, attempt, "stripe", err)
+		}
+		for _, id := range more {
+			if !slices.Contains(customerIDs, id) {
+				if linked, err := e.Store.LinkCustomer(ctx, personID, id); err != nil {
+					return out, err
+				} else if linked {
+					customerIDs = append(customerIDs, id)
+					j.add("sync", "link_customer", id, "linked", 0, 0, "another Stripe customer with the same email")
+				}
+			}
+		}
+	}
+	billing, err := e.Billing.Snapshot(ctx, customerIDs...)
+	if err != nil {
+		return out, e.failed(ctx, j, log, person, attempt, "stripe", err)
+	}
+
+	// 2. Identity: the person's email as Stripe holds it now.
+	email, name, merged, err := e.resolveIdentity(ctx, j, &person, billing)
+	if err != nil {
+		return out, err
+	}
+	if merged {
+		j.add("sync", "sync", "", "merged", 0, 0, "merged into the person with the same email")
+		return out, nil
+	}
+
+	// 3. Desired state: the pure function.
+	desired := entitlement.Compute(billing, e.Plans, e.now())
+	out.Desired = desired
+	for _, r := range desired.Reviews {
+		e.review(ctx, j, store.ReviewItem{PersonID: personID, Kind: r.Kind, ActionKey: r.Source, Reason: r.Detail})
+	}
+
+	// 4. Converge: Circle first, then Kit gated on Circle.
+	applied, err := e.Store.Applied(ctx, personID)
+	if err != nil {
+		return out, err
+	}
+	blocked, err := e.Store.OpenActionKeys(ctx, personID)
+	if err != nil {
+		return out, err
+	}
+	c := &converger{e: e, ctx: ctx, j: j, person: &person, email: email, name: name, desired: desired, applied: applied, blocked: blocked}
+	c.circle()
+	c.kit()
+	out.Actions, out.Calls = c.actions, int(j.calls.Load())
+
+	// 5. Record, schedule the next clock-driven change, settle the generation.
+	desiredJSON, _ := json.Marshal(desired)
+	syncErr := ""
+	if c.retry != nil {
+		syncErr = c.retry.Error()
+	}
+	if err := e.Store.SaveSyncResult(ctx, personID, string(desiredJSON), desired.NextChange, syncErr); err != nil {
+		return out, err
+	}
+	if !desired.NextChange.IsZero() {
+		at := desired.NextChange.Add(time.Second)
+		if err := e.Queue.Insert(ctx, queue.SyncArgs{PersonID: personID, Reason: "timer", At: at.Unix()},
+			&river.InsertOpts{ScheduledAt: at, UniqueOpts: river.UniqueOpts{ByArgs: true}}); err != nil {
+			return out, fmt.Errorf("scheduling the sync at %s: %w", at.Format(time.RFC3339), err)
+		}
+	}
+	dur := e.now().Sub(start)
+	if c.retry != nil {
+		j.add("sync", "sync", reason, "retry", 0, dur, c.retry.Error())
+		log.Warn("sync incomplete", "result", "retry", "actions", len(c.actions), "err", c.retry.Error())
+		return out, e.failed(ctx, j, log, person, attempt, "", c.retry)
+	}
+	e.Store.ResolveReviews(ctx, personID, "sync_failing", "*", "membersync", "a later sync succeeded")
+	if err := e.Store.FinishSync(ctx, personID, gen); err != nil {
+		return out, err
+	}
+	out.Converged = !c.partial
+	result := "converged"
+	if c.partial {
+		result = "blocked" // some actions wait on review items
+	}
+	j.add("sync", "sync", reason, result, 0, dur, fmt.Sprintf("%d action(s), %d call(s)", len(c.actions), j.calls.Load()))
+	log.Info("sync", "result", result, "actions", len(c.actions), "calls", j.calls.Load(), "duration_ms", dur.Milliseconds())
+	return out, nil
+}
+
+// failedAfter is how many failed attempts make a sync a review item (and an alert) while it retries.
+const failedAfter = 3
+
+// failed turns a failure into the job's answer: retryable ones retry (rate limits snooze), others
+// become review items.
+func (e *Engine) failed(ctx context.Context, j *journal, log *slog.Logger, person store.Person, attempt int, prov string, err error) error {
+	var rerr *errRetry
+	if errors.As(err, &rerr) {
+		err = rerr.err
+	}
+	kind := provider.KindOf(err)
+	if prov != "" {
+		j.add("sync", "sync", prov, "failed", 0, 0, safeError(err))
+	}
+	switch {
+	case kind == provider.Config:
+		e.review(ctx, j, store.ReviewItem{PersonID: person.ID, Kind: "credentials", ActionKey: prov,
+			Reason: "a provider rejected membersync's credentials; fix the key and retry", LastError: safeError(err)})
+		return nil
+	case kind == provider.Permanent || kind == provider.NotFound:
+		e.review(ctx, j, store.ReviewItem{PersonID: person.ID, Kind: "action_failed", ActionKey: prov,
+			Reason: "a request can never succeed as sent", LastError: safeError(err)})
+		return nil
+	}
+	if attempt >= failedAfter {
+		e.review(ctx, j, store.ReviewItem{PersonID: person.ID, Kind: "sync_failing", ActionKey: "sync",
+			Reason: fmt.Sprintf("the sync has failed %d times and keeps retrying", attempt), LastError: safeError(err)})
+	}
+	if rerr != nil && rerr.snooze > 0 {
+		return &errRetry{err: err, snooze: rerr.snooze, retryable: true}
+	}
+	if kind == provider.RateLimited {
+		return &errRetry{err: err, snooze: 30 * time.Second, retryable: true}
+	}
+	return &errRetry{err: err, retryable: true}
+}
+
+func (e *Engine) review(ctx context.Context, j *journal, it store.ReviewItem) {
+	created, err := e.Store.OpenReview(ctx, it)
+	if err != nil {
+		e.Log.Error("opening review item", "err", err, "kind", it.Kind)
+		return
+	}
+	if created {
+		j.add("review", it.Kind, it.ActionKey, "opened", 0, 0, it.Reason+trimErr(it.LastError))
+		if e.OnReview != nil {
+			e.OnReview(it)
+		}
+	}
+}
+
+func trimErr(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}
+
+// resolveIdentity settles the person's email from billing. A first sight sets it (merging into an
+// existing person with that email); a change updates it unless another person holds the new email,
+// which is a review item and leaves the old one.
+func (e *Engine) resolveIdentity(ctx context.Context, j *journal, p *store.Person, b entitlement.Billing) (email, name string, merged bool, err error) {
+	emails := map[string]string{} // normalized → name
+	for _, c := range b.Customers {
+		if c.Deleted || c.Email == "" {
+			continue
+		}
+		n := identity.NormalizeEmail(c.Email)
+		if _, ok := emails[n]; !ok || emails[n] == "" {
+			emails[n] = c.Name
+		}
+	}
+	switch len(emails) {
+	case 0:
+		return p.Email, p.Name, false, nil
+	case 1:
+		for k, v := range emails {
+			email, name = k, v
+		}
+	default:
+		if _, ok := emails[p.Email]; ok {
+			e.review(ctx, j, store.ReviewItem{PersonID: p.ID, Kind: "email_conflict", ActionKey: "identity",
+				Reason: "this person's Stripe customers now have different emails; membersync keeps the current one until someone decides"})
+			return p.Email, emails[p.Email], false, nil
+		}
+		keys := make([]string, 0, len(emails))
+		for k := range emails {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		email, name = keys[0], emails[keys[0]]
+	}
+	if email == p.Email {
+		if name != p.Name && name != "" {
+			_ = e.Store.SetIdentity(ctx, p.ID, email, name)
+			p.Name = name
+		}
+		return email, name, false, nil
+	}
+	other, err := e.Store.PersonIDByEmail(ctx, email)
+	switch {
+	case err == nil && other != p.ID && p.Email == "":
+		// Two customers with one email were first seen separately: one person.
+		need, err := e.Store.MergePerson(ctx, p.ID, other)
+		if err != nil {
+			return "", "", false, err
+		}
+		if need {
+			if err := e.Queue.Insert(ctx, queue.SyncArgs{PersonID: other, Reason: "merge"}, nil); err != nil {
+				return "", "", false, err
+			}
+		}
+		return email, name, true, nil
+	case err == nil && other != p.ID:
+		e.review(ctx, j, store.ReviewItem{PersonID: p.ID, Kind: "email_conflict", ActionKey: "identity",
+			Reason: "the customer's new email in Stripe already belongs to another person; membersync keeps the old one until someone decides"})
+		return p.Email, p.Name, false, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return "", "", false, err
+	}
+	if err := e.Store.SetIdentity(ctx, p.ID, email, name); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			e.review(ctx, j, store.ReviewItem{PersonID: p.ID, Kind: "email_conflict", ActionKey: "identity",
+				Reason: "the customer's email already belongs to another person"})
+			return p.Email, p.Name, false, nil
+		}
+		return "", "", false, err
+	}
+	if p.Email != "" {
+		j.add("sync", "email_changed", "", "updated", 0, 0, "the customer's email changed in Stripe; access follows the new email")
+		e.Store.ResolveReviews(ctx, p.ID, "email_conflict", "*", "membersync", "the email settled")
+	}
+	p.Email, p.Name = email, name
+	return email, name, false, nil
+}
+
+func safeError(err error) string {
+	if err == nil {
+		return ""
+	}
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		s := pe.Kind.String()
+		if pe.Status != 0 {
+			s += fmt.Sprintf(" (HTTP %d)", pe.Status)
+		}
+		if pe.Message != "" {
+			s += ": " + pe.Message
+		}
+		return pe.Provider + " " + pe.Operation + ": " + s
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "?"); i >= 0 { // never a query string (emails) in stored errors
+		msg = msg[:i]
+	}
+	return msg
+}
+
+func firstName(name string) string {
+	f, _, _ := strings.Cut(strings.TrimSpace(name), " ")
+	return f
+}
