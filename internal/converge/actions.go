@@ -187,8 +187,8 @@ func (c *converger) kit() {
 	if c.email == "" {
 		return
 	}
-	wantTags := map[int64]bool{}   // present now
-	keepTags := map[int64]bool{}   // desired but gated: neither added nor removed now
+	wantTags := map[int64]bool{}    // present now
+	keepTags := map[int64]bool{}    // desired but gated: neither added nor removed now
 	gatedPlans := map[string]bool{} // entitled plans whose Circle grant is not confirmed
 	for _, p := range c.desired.Plans {
 		gated := p.Entitled && !c.granted(p)

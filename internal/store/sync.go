@@ -180,7 +180,7 @@ func (s *Store) MergePerson(ctx context.Context, from, into int64) (needsSync bo
 }
 
 // SaveSyncResult records the outcome of a sync for display: the desired state as JSON, the next
-// clock-driven change and the error that stopped it ('' when it converged).
+// clock-driven change and the error that stopped it (” when it converged).
 func (s *Store) SaveSyncResult(ctx context.Context, personID int64, desiredJSON string, nextChange time.Time, syncErr string) error {
 	var nc int64
 	if !nextChange.IsZero() {
@@ -288,7 +288,7 @@ func (s *Store) Review(ctx context.Context, id int64) (ReviewItem, error) {
 	return it, err
 }
 
-// Reviews lists items by status ('' for all) and person (0 for everyone), newest first.
+// Reviews lists items by status (” for all) and person (0 for everyone), newest first.
 func (s *Store) Reviews(ctx context.Context, status string, personID int64, limit int) ([]ReviewItem, error) {
 	q := "SELECT " + reviewCols + " FROM review_items WHERE 1 = 1"
 	var args []any
