@@ -21,6 +21,14 @@ type Server struct {
 	// Ready reports whether the instance can do its work (database, migrations, queue).
 	Ready func(ctx context.Context) error
 	Now   func() time.Time
+	// Mounts add their routes to the mux: the admin UI and API, the customer status pages.
+	Mounts []Mounter
+}
+
+// Mounter is a part of the HTTP surface that registers its own routes (each behind the same
+// security headers as everything else).
+type Mounter interface {
+	Register(mux *http.ServeMux)
 }
 
 // Routes returns the whole HTTP surface.
@@ -32,6 +40,9 @@ func (s *Server) Routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /readyz", s.readyz())
+	for _, m := range s.Mounts {
+		m.Register(mux)
+	}
 	return securityHeaders(mux)
 }
 

@@ -1,0 +1,26 @@
+package browsertest
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+func TestBrowserRendersAPage(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte(`<!doctype html><title>ok</title><h1 id="h">hello</h1>`))
+	}))
+	defer srv.Close()
+	ctx := New(t, Phone)
+	var got string
+	if err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), chromedp.Text("#h", &got)); err != nil {
+		t.Fatal(err)
+	}
+	if got != "hello" {
+		t.Errorf("got %q, want hello", got)
+	}
+	Screenshot(t, ctx, "hello")
+}
