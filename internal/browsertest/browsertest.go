@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -64,9 +63,9 @@ func New(t testing.TB, vp Viewport) context.Context {
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	if err := chromedp.Run(ctx, chromedp.EmulateViewport(vp.Width, vp.Height)); err != nil {
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	// The first action allocates the browser; its context must carry no timeout (chromedp's rule).
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(vp.Width, vp.Height)); err != nil {
 		t.Fatalf("starting Chromium: %v", err)
 	}
 	return ctx
@@ -88,8 +87,8 @@ func ScreenshotDir(t testing.TB) string {
 // Screenshot saves a full-page PNG named after the test and name, and logs its path.
 func Screenshot(t testing.TB, ctx context.Context, name string) string {
 	t.Helper()
-	var buf []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&buf, 90)); err != nil {
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
 	file := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()+"-"+name) + ".png"

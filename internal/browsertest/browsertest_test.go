@@ -15,8 +15,11 @@ func TestBrowserRendersAPage(t *testing.T) {
 	}))
 	defer srv.Close()
 	ctx := New(t, Phone)
-	var got string
-	if err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), chromedp.Text("#h", &got)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := chromedp.Run(ctx, chromedp.Text("#h"))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got != "hello" {
