@@ -12,6 +12,8 @@ import (
 
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/inbox"
+	"github.com/membersync/membersync/internal/metrics"
+	"github.com/membersync/membersync/internal/provider"
 	"github.com/membersync/membersync/internal/web"
 )
 
@@ -51,12 +53,16 @@ type serveOptions struct {
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serveOptions) error {
 	ready := opts.ready
 	opts.app.workers = true
+	var m *metrics.Metrics
+	opts.app.observer = func(c provider.Call) { m.Call(c) }
 	a, err := newApp(ctx, cfg, log, opts.app)
 	if err != nil {
 		return err
 	}
 	defer a.close()
 	st, q := a.store, a.queue
+	m = metrics.New(st, nil, log)
+	a.engine.Metrics = m
 	// Workers get their own context: on shutdown they are stopped after the HTTP server drained.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
@@ -71,11 +77,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	inboxCtx, stopInbox := context.WithCancel(context.WithoutCancel(ctx))
 	go func() { in.Run(inboxCtx); close(inboxDone) }()
 
+	// With a separate metrics listener the main one does not serve /metrics at all.
+	metricsToken := cfg.Secrets.MetricsToken
+	if cfg.Metrics.Listen != "" {
+		metricsToken = ""
+	}
 	srv := &web.Server{
 		Inbox:    in,
 		Verifier: &inbox.Verifier{Secrets: cfg.Secrets.StripeWebhookSecrets},
 		Livemode: cfg.Secrets.Livemode(),
 		Log:      log,
+		Metrics:      m,
+		MetricsToken: metricsToken,
 		Ready: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
@@ -112,6 +125,20 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
+	if cfg.Metrics.Listen != "" {
+		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			stopInbox()
+			hs.Close()
+			return fmt.Errorf("listening for metrics on %s: %w", cfg.Metrics.Listen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go ms.Serve(mln)
+		defer ms.Close()
+		log.Info("metrics serving", "addr", mln.Addr().String())
+	}
 
 	select {
 	case <-ctx.Done():

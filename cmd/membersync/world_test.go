@@ -41,6 +41,7 @@ type world struct {
 
 type worldOptions struct {
 	dialect  string
+	logs     io.Writer // serve's log lines; default discarded (MEMBERSYNC_TEST_LOG=1 shows them)
 	stripeOp stripetest.Options
 	kitOp    kittest.Options
 	circleOp circletest.Options
@@ -103,6 +104,7 @@ plans:
 		config.EnvCircleAPIToken:      w.circle.Token,
 		config.EnvKitAPIKey:           opts.kitOp.APIKey,
 		config.EnvSigningKey:          "test-signing-key-0123456789abcdef",
+		config.EnvMetricsToken:        "metrics-token-for-tests",
 	}
 	cfg, err := config.Parse([]byte(yaml), func(k string) string { return env[k] })
 	if err != nil {
@@ -115,7 +117,9 @@ plans:
 	}
 
 	var logOut io.Writer = io.Discard
-	if os.Getenv("MEMBERSYNC_TEST_LOG") != "" {
+	if opts.logs != nil {
+		logOut = opts.logs
+	} else if os.Getenv("MEMBERSYNC_TEST_LOG") != "" {
 		logOut = os.Stderr
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -186,7 +190,7 @@ func (w *world) settle() {
 		why = reason
 		time.Sleep(20 * time.Millisecond)
 	}
-	w.t.Fatalf("not settled after 30 s: %s", why)
+	w.t.Fatalf("not settled after 30 s: %s\n%s", why, w.store.DebugJobs(context.Background()))
 }
 
 // access returns the managed Circle groups the email is in.

@@ -27,8 +27,17 @@ type Config struct {
 	// Plans map Stripe prices/products to Circle access and Kit lifecycle tags.
 	Plans []Plan `yaml:"plans"`
 
+	// Metrics says where /metrics is served.
+	Metrics MetricsConfig `yaml:"metrics"`
+
 	// Secrets are read from the environment by Load, never from YAML.
 	Secrets Secrets `yaml:"-"`
+}
+
+// MetricsConfig places the Prometheus endpoint: on its own listen address (for a scraper on a
+// private network), or on the main one behind the bearer token MEMBERSYNC_METRICS_TOKEN.
+type MetricsConfig struct {
+	Listen string `yaml:"listen"`
 }
 
 // Support is the human contact shown to customers when something needs a person.
@@ -119,6 +128,8 @@ type Secrets struct {
 	KitAPIKey            string   // KIT_API_KEY
 	// SigningKey keys the HMAC of status links and of email hashes in logs.
 	SigningKey string // MEMBERSYNC_SIGNING_KEY
+	// MetricsToken guards /metrics on the main listener.
+	MetricsToken string // MEMBERSYNC_METRICS_TOKEN
 }
 
 // Duration is a time.Duration that reads from YAML as "72h", "30m" or "lifetime" (zero).

@@ -43,6 +43,7 @@ const (
 	EnvCircleAPIToken      = "CIRCLE_API_TOKEN"
 	EnvKitAPIKey           = "KIT_API_KEY"
 	EnvSigningKey          = "MEMBERSYNC_SIGNING_KEY"
+	EnvMetricsToken        = "MEMBERSYNC_METRICS_TOKEN"
 )
 
 // Path returns the config file to read: the flag value, else MEMBERSYNC_CONFIG, else DefaultPath.
@@ -104,6 +105,7 @@ func SecretsFromEnv(getenv func(string) string) Secrets {
 		CircleAPIToken:  strings.TrimSpace(getenv(EnvCircleAPIToken)),
 		KitAPIKey:       strings.TrimSpace(getenv(EnvKitAPIKey)),
 		SigningKey:      strings.TrimSpace(getenv(EnvSigningKey)),
+		MetricsToken:    strings.TrimSpace(getenv(EnvMetricsToken)),
 	}
 	for _, w := range strings.Split(getenv(EnvStripeWebhookSecret), ",") {
 		if w = strings.TrimSpace(w); w != "" {
@@ -256,6 +258,11 @@ func (c *Config) Validate() Problems {
 	}
 	if _, _, err := ParseDatabaseURL(c.DatabaseURL); err != nil {
 		add("database_url: %v", err)
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			add("metrics.listen: %q is not host:port", c.Metrics.Listen)
+		}
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		add("log_format: %q must be json or text", c.LogFormat)

@@ -23,6 +23,7 @@ import (
 	"github.com/membersync/membersync/internal/entitlement"
 	"github.com/membersync/membersync/internal/identity"
 	"github.com/membersync/membersync/internal/kit"
+	"github.com/membersync/membersync/internal/metrics"
 	"github.com/membersync/membersync/internal/provider"
 	"github.com/membersync/membersync/internal/queue"
 	"github.com/membersync/membersync/internal/store"
@@ -69,6 +70,8 @@ type Engine struct {
 	OnReview func(store.ReviewItem)
 	// HashKey keys the email hashes in logs.
 	HashKey []byte
+	// Metrics counts syncs, time to converge and review items; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 func (e *Engine) now() time.Time {
@@ -112,7 +115,11 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	}
 	j := &journal{e: e, ctx: ctx, personID: personID, attempt: attempt}
 	ctx = provider.WithObserver(ctx, j.call)
-	log := e.Log.With("person", identity.Hash(e.HashKey, person.Email), "person_id", personID, "reason", reason, "attempt", attempt)
+	log := e.Log.With("person_id", personID, "reason", reason, "attempt", attempt)
+	hashed := person.Email != ""
+	if hashed {
+		log = log.With("person", identity.Hash(e.HashKey, person.Email))
+	}
 
 	// 1. Billing: every Stripe customer of the person, including others with the same email.
 	customerIDs := person.CustomerIDs
@@ -142,8 +149,12 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	if err != nil {
 		return out, err
 	}
+	if !hashed && email != "" {
+		log = log.With("person", identity.Hash(e.HashKey, email))
+	}
 	if merged {
 		j.add("sync", "sync", "", "merged", 0, 0, "merged into the person with the same email")
+		e.Metrics.Sync("merged", e.now().Sub(start))
 		return out, nil
 	}
 
@@ -186,6 +197,7 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	}
 	dur := e.now().Sub(start)
 	if c.retry != nil {
+		e.Metrics.Sync("retry", dur)
 		j.add("sync", "sync", reason, "retry", 0, dur, c.retry.Error())
 		log.Warn("sync incomplete", "result", "retry", "actions", len(c.actions), "err", c.retry.Error())
 		return out, e.failed(ctx, j, log, person, attempt, "", c.retry)
@@ -198,7 +210,17 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	result := "converged"
 	if c.partial {
 		result = "blocked" // some actions wait on review items
+	} else {
+		// Every action for the events received before this sync began is confirmed.
+		received, err := e.Store.MarkEventsProcessed(ctx, personID, start)
+		if err != nil {
+			return out, err
+		}
+		for _, at := range received {
+			e.Metrics.Converged(e.now().Sub(at))
+		}
 	}
+	e.Metrics.Sync(result, dur)
 	j.add("sync", "sync", reason, result, 0, dur, fmt.Sprintf("%d action(s), %d call(s)", len(c.actions), j.calls.Load()))
 	log.Info("sync", "result", result, "actions", len(c.actions), "calls", j.calls.Load(), "duration_ms", dur.Milliseconds())
 	return out, nil
@@ -248,6 +270,7 @@ func (e *Engine) review(ctx context.Context, j *journal, it store.ReviewItem) {
 		return
 	}
 	if created {
+		e.Metrics.ReviewOpened(it.Kind)
 		j.add("review", it.Kind, it.ActionKey, "opened", 0, 0, it.Reason+trimErr(it.LastError))
 		if e.OnReview != nil {
 			e.OnReview(it)

@@ -49,3 +49,24 @@ func (s *Store) Settled(ctx context.Context) (ok bool, why string, err error) {
 	}
 	return false, fmt.Sprintf("%d people to sync, %d jobs moving, %d events unresolved", dirty, jobs, unresolved), nil
 }
+
+// DebugJobs describes the jobs that are not finished, for test failure messages.
+func (s *Store) DebugJobs(ctx context.Context) string {
+	r, err := s.query(ctx, "SELECT id, kind, state, attempt, args, errors FROM river_job WHERE state NOT IN ('completed', 'cancelled', 'discarded', 'scheduled')")
+	if err != nil {
+		return err.Error()
+	}
+	defer r.Close()
+	out := ""
+	for r.Next() {
+		var id int64
+		var attempt int
+		var kind, state string
+		var args, errs []byte
+		if err := r.Scan(&id, &kind, &state, &attempt, &args, &errs); err != nil {
+			return err.Error()
+		}
+		out += fmt.Sprintf("job %d %s %s attempt %d args %s errors %.600s\n", id, kind, state, attempt, args, errs)
+	}
+	return out
+}

@@ -4,11 +4,13 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/membersync/membersync/internal/inbox"
+	"github.com/membersync/membersync/internal/metrics"
 )
 
 // Server holds what the handlers need.
@@ -21,6 +23,10 @@ type Server struct {
 	// Ready reports whether the instance can do its work (database, migrations, queue).
 	Ready func(ctx context.Context) error
 	Now   func() time.Time
+	// Metrics counts deliveries; nil records nothing.
+	Metrics *metrics.Metrics
+	// MetricsToken, when set, serves /metrics on this server to requests bearing it.
+	MetricsToken string
 	// Mounts add their routes to the mux: the admin UI and API, the customer status pages.
 	Mounts []Mounter
 }
@@ -40,6 +46,9 @@ func (s *Server) Routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /readyz", s.readyz())
+	if s.Metrics != nil && s.MetricsToken != "" {
+		mux.Handle("GET /metrics", bearer(s.MetricsToken, s.Metrics.Handler()))
+	}
 	for _, m := range s.Mounts {
 		m.Register(mux)
 	}
@@ -85,6 +94,19 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 		if r.TLS != nil {
 			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bearer serves next only to requests carrying the token.
+func bearer(token string, next http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer $MEMBERSYNC_METRICS_TOKEN")
+			return
 		}
 		next.ServeHTTP(w, r)
 	})

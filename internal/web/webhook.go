@@ -18,6 +18,7 @@ func (s *Server) webhook() http.Handler {
 		log := s.Log.With("handler", "webhook")
 		refuse := func(status int, code, msg string, attrs ...any) {
 			writeError(w, status, code, msg)
+			s.Metrics.Webhook(metricResult(code), "", s.now().Sub(start))
 			log.Warn("webhook refused", append([]any{"result", code, "status", status, "latency_ms", ms(s.now().Sub(start))}, attrs...)...)
 		}
 
@@ -59,12 +60,25 @@ func (s *Server) webhook() http.Handler {
 		})
 		if err != nil {
 			writeError(w, http.StatusServiceUnavailable, "unavailable", "the event could not be stored right now; Stripe will deliver it again")
+			s.Metrics.Webhook("unavailable", "", s.now().Sub(start))
 			log.Error("webhook not stored", "result", "unavailable", "event_id", env.ID, "type", env.Type, "err", err, "latency_ms", ms(s.now().Sub(start)))
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": string(res)})
+		s.Metrics.Webhook(string(res), env.Type, s.now().Sub(start))
 		log.Info("webhook", "result", string(res), "event_id", env.ID, "type", env.Type, "latency_ms", ms(s.now().Sub(start)))
 	})
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// metricResult folds refusal codes into the metric's bounded result set.
+func metricResult(code string) string {
+	switch code {
+	case "missing_signature", "malformed_signature", "bad_signature", "too_old":
+		return "bad_signature"
+	case "too_large":
+		return "too_large"
+	}
+	return "bad_request"
+}

@@ -1,0 +1,219 @@
+// Package metrics owns membersync's Prometheus metrics: what the webhook, the sync engine and the
+// provider clients count and time, and gauges read from the database at scrape time (queue depth,
+// open review items, provider calls this month). Label values are bounded: results, event types,
+// providers, operations and status classes — never emails or ids.
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/membersync/membersync/internal/provider"
+)
+
+// Metrics holds the collectors. All methods are safe for concurrent use; a nil *Metrics records nothing.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	webhooks       *prometheus.CounterVec
+	ackLatency     prometheus.Histogram
+	events         *prometheus.CounterVec
+	syncs          *prometheus.CounterVec
+	syncDuration   prometheus.Histogram
+	converge       prometheus.Histogram
+	calls          *prometheus.CounterVec
+	callLatency    *prometheus.HistogramVec
+	throttleWait   *prometheus.HistogramVec
+	reviewsOpened  *prometheus.CounterVec
+	notifyFailures *prometheus.CounterVec
+}
+
+// Gauges reads the figures that live in the database; each is collected at scrape time.
+type Gauges interface {
+	QueueStats(ctx context.Context) (available int, oldestAvailable time.Duration, err error)
+	OpenReviewCount(ctx context.Context) (int, error)
+	ProviderCallsSince(ctx context.Context, since time.Time) (map[string]int, error)
+	ReviewShare(ctx context.Context, since time.Time) (events, reviews int, err error)
+}
+
+// New registers every collector (and the Go and process collectors) on a fresh registry. gauges and
+// firing may be nil.
+func New(gauges Gauges, firing func(ctx context.Context) int, log *slog.Logger) *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{Registry: r}
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "membersync_webhook_requests_total",
+		Help: "Stripe webhook deliveries by result: accepted, duplicate, ignored, bad_signature, bad_request, too_large, unavailable."}, []string{"result"})
+	m.ackLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "membersync_webhook_ack_seconds",
+		Help: "Time from reading a delivery to answering it.", Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}})
+	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "membersync_events_total",
+		Help: "New Stripe events stored, by type."}, []string{"type"})
+	m.syncs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "membersync_sync_runs_total",
+		Help: "Person syncs by outcome: converged, blocked (waiting on a review item), retry, merged, failed."}, []string{"outcome"})
+	m.syncDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "membersync_sync_duration_seconds",
+		Help: "Duration of one person's sync.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)})
+	m.converge = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "membersync_time_to_converge_seconds",
+		Help: "From a Stripe event's receipt to every action for it confirmed in Circle and Kit.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)})
+	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "membersync_provider_calls_total",
+		Help: "HTTP calls to Stripe, Circle and Kit by operation and status class (2xx, 4xx, 429, 5xx, error)."}, []string{"provider", "operation", "status"})
+	m.callLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "membersync_provider_call_seconds",
+		Help: "Latency of provider calls.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}, []string{"provider", "operation"})
+	m.throttleWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "membersync_provider_throttle_wait_seconds",
+		Help: "Time calls waited for the client's rate limiter.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}, []string{"provider"})
+	m.reviewsOpened = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "membersync_review_items_opened_total",
+		Help: "Review items opened, by kind."}, []string{"kind"})
+	m.notifyFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "membersync_notifier_failures_total",
+		Help: "Alert notifications that could not be delivered, by notifier."}, []string{"notifier"})
+	r.MustRegister(m.webhooks, m.ackLatency, m.events, m.syncs, m.syncDuration, m.converge, m.calls, m.callLatency, m.throttleWait, m.reviewsOpened, m.notifyFailures)
+	if gauges != nil {
+		r.MustRegister(&dbCollector{g: gauges, firing: firing, log: log})
+	}
+	return m
+}
+
+// Handler serves the exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Webhook records one delivery's result and acknowledgement latency; eventType is set for new events.
+func (m *Metrics) Webhook(result, eventType string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.webhooks.WithLabelValues(result).Inc()
+	m.ackLatency.Observe(d.Seconds())
+	if result == "accepted" || result == "ignored" {
+		m.events.WithLabelValues(boundedType(eventType)).Inc()
+	}
+}
+
+// Sync records one sync's outcome and duration.
+func (m *Metrics) Sync(outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.syncs.WithLabelValues(outcome).Inc()
+	m.syncDuration.Observe(d.Seconds())
+}
+
+// Converged records the time to converge of the events a sync settled.
+func (m *Metrics) Converged(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.converge.Observe(d.Seconds())
+}
+
+// ReviewOpened counts a new review item.
+func (m *Metrics) ReviewOpened(kind string) {
+	if m == nil {
+		return
+	}
+	m.reviewsOpened.WithLabelValues(kind).Inc()
+}
+
+// NotifierFailed counts an alert that a notifier could not deliver.
+func (m *Metrics) NotifierFailed(notifier string) {
+	if m == nil {
+		return
+	}
+	m.notifyFailures.WithLabelValues(notifier).Inc()
+}
+
+// Call is a provider.Observer: it counts and times every provider call.
+func (m *Metrics) Call(c provider.Call) {
+	if m == nil {
+		return
+	}
+	m.calls.WithLabelValues(c.Provider, c.Operation, statusClass(c)).Inc()
+	m.callLatency.WithLabelValues(c.Provider, c.Operation).Observe(c.Duration.Seconds())
+	if c.ThrottleWait > 0 {
+		m.throttleWait.WithLabelValues(c.Provider).Observe(c.ThrottleWait.Seconds())
+	}
+}
+
+func statusClass(c provider.Call) string {
+	switch {
+	case c.Status == 0:
+		return "error"
+	case c.Status == 429:
+		return "429"
+	default:
+		return strconv.Itoa(c.Status/100) + "xx"
+	}
+}
+
+// boundedType keeps the event-type label set bounded: Stripe's types are a fixed vocabulary of
+// dotted lowercase words; anything else (a hostile or broken sender) is "other".
+func boundedType(t string) string {
+	if len(t) == 0 || len(t) > 64 {
+		return "other"
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r == '.' || r == '_') {
+			return "other"
+		}
+	}
+	return t
+}
+
+// dbCollector reads gauges from the database at scrape time.
+type dbCollector struct {
+	g      Gauges
+	firing func(ctx context.Context) int
+	log    *slog.Logger
+}
+
+var (
+	descQueueDepth  = prometheus.NewDesc("membersync_queue_depth", "Jobs available to run now.", nil, nil)
+	descQueueAge    = prometheus.NewDesc("membersync_queue_oldest_available_seconds", "Age of the oldest job available to run.", nil, nil)
+	descOpenReviews = prometheus.NewDesc("membersync_review_items_open", "Review items waiting for a person.", nil, nil)
+	descMonthCalls  = prometheus.NewDesc("membersync_provider_calls_this_month", "Provider calls since the start of the UTC month (Circle's quota is monthly).", []string{"provider"}, nil)
+	descShare       = prometheus.NewDesc("membersync_review_items_per_event_ratio", "Review items opened per Stripe event received over the last 7 days (target < 0.01).", nil, nil)
+	descFiring      = prometheus.NewDesc("membersync_alerts_firing", "Alerts currently firing.", nil, nil)
+)
+
+func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descQueueDepth, descQueueAge, descOpenReviews, descMonthCalls, descShare, descFiring} {
+		ch <- d
+	}
+}
+
+func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if n, age, err := c.g.QueueStats(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(descQueueDepth, prometheus.GaugeValue, float64(n))
+		ch <- prometheus.MustNewConstMetric(descQueueAge, prometheus.GaugeValue, age.Seconds())
+	} else {
+		c.log.Warn("metrics: queue stats", "err", err)
+	}
+	if n, err := c.g.OpenReviewCount(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(descOpenReviews, prometheus.GaugeValue, float64(n))
+	}
+	now := time.Now().UTC()
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if calls, err := c.g.ProviderCallsSince(ctx, month); err == nil {
+		for _, p := range []string{"stripe", "circle", "kit"} {
+			ch <- prometheus.MustNewConstMetric(descMonthCalls, prometheus.GaugeValue, float64(calls[p]), p)
+		}
+	}
+	if events, reviews, err := c.g.ReviewShare(ctx, now.Add(-7*24*time.Hour)); err == nil {
+		share := 0.0
+		if events > 0 {
+			share = float64(reviews) / float64(events)
+		}
+		ch <- prometheus.MustNewConstMetric(descShare, prometheus.GaugeValue, share)
+	}
+	if c.firing != nil {
+		ch <- prometheus.MustNewConstMetric(descFiring, prometheus.GaugeValue, float64(c.firing(ctx)))
+	}
+}
