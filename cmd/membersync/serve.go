@@ -83,10 +83,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		metricsToken = ""
 	}
 	srv := &web.Server{
-		Inbox:    in,
-		Verifier: &inbox.Verifier{Secrets: cfg.Secrets.StripeWebhookSecrets},
-		Livemode: cfg.Secrets.Livemode(),
-		Log:      log,
+		Inbox:        in,
+		Verifier:     &inbox.Verifier{Secrets: cfg.Secrets.StripeWebhookSecrets},
+		Livemode:     cfg.Secrets.Livemode(),
+		Log:          log,
 		Metrics:      m,
 		MetricsToken: metricsToken,
 		Ready: func(ctx context.Context) error {
