@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -189,6 +190,10 @@ func (w *world) settle() {
 		}
 		why = reason
 		time.Sleep(20 * time.Millisecond)
+	}
+	if os.Getenv("MEMBERSYNC_TEST_STACKS") != "" {
+		buf := make([]byte, 1<<22)
+		os.WriteFile(os.Getenv("MEMBERSYNC_TEST_STACKS"), buf[:runtime.Stack(buf, true)], 0o644)
 	}
 	w.t.Fatalf("not settled after 30 s: %s\n%s", why, w.store.DebugJobs(context.Background()))
 }

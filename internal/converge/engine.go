@@ -348,6 +348,23 @@ func (e *Engine) resolveIdentity(ctx context.Context, j *journal, p *store.Perso
 		return "", "", false, err
 	}
 	if err := e.Store.SetIdentity(ctx, p.ID, email, name); err != nil {
+		if errors.Is(err, store.ErrConflict) && p.Email == "" {
+			// Another sync took the email between the lookup and now: the same person, merge.
+			other, lerr := e.Store.PersonIDByEmail(ctx, email)
+			if lerr != nil {
+				return "", "", false, lerr
+			}
+			need, merr := e.Store.MergePerson(ctx, p.ID, other)
+			if merr != nil {
+				return "", "", false, merr
+			}
+			if need {
+				if err := e.Queue.Insert(ctx, queue.SyncArgs{PersonID: other, Reason: "merge"}, nil); err != nil {
+					return "", "", false, err
+				}
+			}
+			return email, name, true, nil
+		}
 		if errors.Is(err, store.ErrConflict) {
 			e.review(ctx, j, store.ReviewItem{PersonID: p.ID, Kind: "email_conflict", ActionKey: "identity",
 				Reason: "the customer's email already belongs to another person"})

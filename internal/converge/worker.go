@@ -32,6 +32,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[queue.SyncArgs]) error
 	st := w.Engine.Store
 	owner := leaseOwner(job.ID)
 	ok, err := st.AcquireLease(ctx, job.Args.PersonID, owner, leaseTTL)
+	if errors.Is(err, store.ErrNotFound) {
+		return river.JobCancel(fmt.Errorf("person %d no longer exists (merged into another)", job.Args.PersonID))
+	}
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 // AcquireLease takes the person's sync lease for owner until now+ttl, unless another owner holds an
-// unexpired one. Two syncs of one person never run at once.
+// unexpired one. Two syncs of one person never run at once. ErrNotFound means the person is gone.
 func (s *Store) AcquireLease(ctx context.Context, personID int64, owner string, ttl time.Duration) (bool, error) {
 	now := s.now()
 	n, err := s.exec(ctx, "UPDATE people SET lease_until = ?, lease_owner = ? WHERE id = ? AND (lease_until < ? OR lease_owner = ?)",
@@ -18,7 +18,17 @@ func (s *Store) AcquireLease(ctx context.Context, personID int64, owner string, 
 	if err != nil {
 		return false, fmt.Errorf("taking sync lease: %w", err)
 	}
-	return n == 1, nil
+	if n == 1 {
+		return true, nil
+	}
+	var exists int
+	if err := s.queryRow(ctx, "SELECT COUNT(*) FROM people WHERE id = ?", personID).Scan(&exists); err != nil {
+		return false, err
+	}
+	if exists == 0 {
+		return false, ErrNotFound // merged into another person since the job was queued
+	}
+	return false, nil
 }
 
 // ReleaseLease gives the lease back if owner holds it.
