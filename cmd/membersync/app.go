@@ -42,6 +42,8 @@ type appOptions struct {
 	now func() time.Time
 	// retryBase is the first retry delay of failed jobs (tests shorten it).
 	retryBase time.Duration
+	// rateLimitSnooze is how long a rate-limited sync waits (tests shorten it).
+	rateLimitSnooze time.Duration
 }
 
 // newApp opens and migrates the store and builds the clients, the engine and the queue.
@@ -64,7 +66,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, opts appO
 	a.engine = &converge.Engine{
 		Store: st, Billing: a.billing, Circle: a.circle, Kit: a.kit, Plans: cfg.Plans,
 		SkipInvitation: cfg.Circle.SkipInvitation, Log: log.With("component", "sync"), HashKey: hashKey[:],
-		Now: opts.now,
+		Now: opts.now, RateLimitSnooze: opts.rateLimitSnooze,
 	}
 	qopts := queue.Options{Logger: log.With("component", "queue"), RetryBase: opts.retryBase}
 	var resolve *converge.ResolveWorker

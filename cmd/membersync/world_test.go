@@ -11,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/membersync/membersync/internal/billing/stripetest"
 	"github.com/membersync/membersync/internal/circle/circletest"
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/kit/kittest"
+	"github.com/membersync/membersync/internal/queue"
 	"github.com/membersync/membersync/internal/store"
 	"github.com/membersync/membersync/internal/store/storetest"
 )
@@ -29,8 +32,9 @@ type world struct {
 	cfgAt  string            // the config written to a file, for CLI commands
 	envs   map[string]string // the secrets, for CLI commands
 	store  *store.Store
-	url    string // serve's base URL
-	sent   int    // events of the fake Stripe already delivered
+	queue  *queue.Queue // insert-only, for resyncs from the test
+	url    string       // serve's base URL
+	sent   int          // events of the fake Stripe already delivered
 
 	proPrice, coursePrice  string
 	proGroup, courseGroup  int64
@@ -128,7 +132,7 @@ plans:
 	done := make(chan error, 1)
 	go func() {
 		done <- serve(ctx, cfg, slog.New(slog.NewJSONHandler(logOut, nil)), serveOptions{
-			app:   appOptions{now: w.stripe.Now, retryBase: 20 * time.Millisecond},
+			app:   appOptions{now: w.stripe.Now, retryBase: 20 * time.Millisecond, rateLimitSnooze: 200 * time.Millisecond},
 			ready: ready,
 		})
 	}()
@@ -171,6 +175,42 @@ func (w *world) deliver(opts stripetest.DeliveryOptions) {
 
 func (w *world) env() map[string]string { return w.envs }
 func (w *world) cfgFile() string        { return w.cfgAt }
+
+// resyncCustomers brings each Stripe customer under management (creating its person if no webhook
+// ever named it, as reconcile --from-stripe does) and enqueues a sync of its person, as a resync
+// would: this heals dropped webhooks and applies clock-driven changes.
+func (w *world) resyncCustomers(customerIDs []string) {
+	w.t.Helper()
+	ctx := context.Background()
+	if w.queue == nil {
+		q, err := queue.New(w.store, queue.Options{})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		w.queue = q
+	}
+	for _, c := range customerIDs {
+		err := w.store.InTx(ctx, func(tx *store.Tx) error {
+			pid, created, err := tx.PersonForCustomer(ctx, c)
+			if err != nil {
+				return err
+			}
+			need := created
+			if !created {
+				if need, err = tx.Trigger(ctx, pid); err != nil {
+					return err
+				}
+			}
+			if !need {
+				return nil
+			}
+			return w.queue.InsertTx(ctx, tx, []river.InsertManyParams{{Args: queue.SyncArgs{PersonID: pid, Reason: "resync"}}})
+		})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+	}
+}
 
 // skip marks the recorded events as delivered without sending them (a lost webhook).
 func (w *world) skip() { w.sent = len(w.stripe.Events()) }

@@ -58,7 +58,7 @@ func (c *converger) fail(prov, key string, err error) {
 		var snooze time.Duration
 		var pe *provider.Error
 		if errors.As(err, &pe) && pe.Kind == provider.RateLimited {
-			snooze = max(pe.RetryAfter, 30*time.Second)
+			snooze = max(pe.RetryAfter, c.e.rateLimitSnooze())
 		}
 		if c.retry == nil {
 			c.retry = &errRetry{err: err, snooze: snooze, retryable: true}

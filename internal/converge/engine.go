@@ -72,6 +72,16 @@ type Engine struct {
 	HashKey []byte
 	// Metrics counts syncs, time to converge and review items; nil records nothing.
 	Metrics *metrics.Metrics
+	// RateLimitSnooze is how long a sync waits after a provider's 429 without Retry-After (default
+	// 30 s: Kit's window is a minute).
+	RateLimitSnooze time.Duration
+}
+
+func (e *Engine) rateLimitSnooze() time.Duration {
+	if e.RateLimitSnooze > 0 {
+		return e.RateLimitSnooze
+	}
+	return 30 * time.Second
 }
 
 func (e *Engine) now() time.Time {
@@ -258,7 +268,7 @@ func (e *Engine) failed(ctx context.Context, j *journal, log *slog.Logger, perso
 		return &errRetry{err: err, snooze: rerr.snooze, retryable: true}
 	}
 	if kind == provider.RateLimited {
-		return &errRetry{err: err, snooze: 30 * time.Second, retryable: true}
+		return &errRetry{err: err, snooze: e.rateLimitSnooze(), retryable: true}
 	}
 	return &errRetry{err: err, retryable: true}
 }
