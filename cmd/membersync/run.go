@@ -58,6 +58,8 @@ func commands() []command {
 		{"migrate", "apply database migrations and exit", cmdMigrate},
 		{"trace", "print one person's journey (EMAIL or cus_…)", cmdTrace},
 		{"resync", "enqueue a full sync of one person (EMAIL or cus_…)", cmdResync},
+		{"status-link", "print a signed customer status-page link (EMAIL or cus_…)", cmdStatusLink},
+		{"doctor", "audit the production setup (DNS, TLS, headers, email, webhook, secrets)", cmdDoctor},
 		{"version", "print the version", cmdVersion},
 	}
 }

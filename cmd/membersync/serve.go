@@ -14,6 +14,7 @@ import (
 	"github.com/membersync/membersync/internal/inbox"
 	"github.com/membersync/membersync/internal/metrics"
 	"github.com/membersync/membersync/internal/provider"
+	"github.com/membersync/membersync/internal/status"
 	"github.com/membersync/membersync/internal/web"
 )
 
@@ -82,6 +83,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	if cfg.Metrics.Listen != "" {
 		metricsToken = ""
 	}
+	resync := func(ctx context.Context, pid int64, reason string) error { return enqueueSync(ctx, st, q, pid, reason) }
+	pages := status.New(status.Deps{Store: st, Billing: a.billing, Config: cfg, Log: log.With("component", "status"),
+		Now: opts.app.now, Resync: resync})
 	srv := &web.Server{
 		Inbox:        in,
 		Verifier:     &inbox.Verifier{Secrets: cfg.Secrets.StripeWebhookSecrets},
@@ -89,6 +93,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		Log:          log,
 		Metrics:      m,
 		MetricsToken: metricsToken,
+		Mounts:       []web.Mounter{pages},
 		Ready: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)

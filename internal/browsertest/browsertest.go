@@ -87,7 +87,8 @@ func ScreenshotDir(t testing.TB) string {
 // Screenshot saves a full-page PNG named after the test and name, and logs its path.
 func Screenshot(t testing.TB, ctx context.Context, name string) string {
 	t.Helper()
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	// Quality 100 makes a PNG; below it chromedp encodes a JPEG.
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
