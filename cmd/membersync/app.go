@@ -9,10 +9,12 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/membersync/membersync/internal/alert"
 	"github.com/membersync/membersync/internal/billing"
 	"github.com/membersync/membersync/internal/circle"
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/converge"
+	"github.com/membersync/membersync/internal/drift"
 	"github.com/membersync/membersync/internal/kit"
 	"github.com/membersync/membersync/internal/provider"
 	"github.com/membersync/membersync/internal/queue"
@@ -30,6 +32,11 @@ type app struct {
 	kit     *kit.Client
 	engine  *converge.Engine
 	queue   *queue.Queue
+	// alerts evaluates the alert rules (serve); refusals counts refused webhook deliveries for them.
+	alerts   *alert.Evaluator
+	refusals *alert.Refusals
+	// sweeper is the drift sweep (serve schedules it; reconcile runs it).
+	sweeper *drift.Sweeper
 }
 
 // appOptions tune newApp.
@@ -70,11 +77,30 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, opts appO
 	}
 	qopts := queue.Options{Logger: log.With("component", "queue"), RetryBase: opts.retryBase}
 	var resolve *converge.ResolveWorker
+	a.sweeper = &drift.Sweeper{Store: st, Circle: a.circle, Kit: a.kit, Billing: a.billing, Plans: cfg.Plans, Log: log.With("component", "drift")}
 	if opts.workers {
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &converge.Worker{Engine: a.engine})
 		resolve = &converge.ResolveWorker{Store: st, Resolver: a.billing}
 		river.AddWorker(workers, resolve)
+
+		a.refusals = &alert.Refusals{Store: st}
+		a.alerts = &alert.Evaluator{Store: st, Config: cfg.Alerts, PublicURL: cfg.PublicURL,
+			Notifiers: alert.NewNotifiers(cfg.Alerts, cfg.Secrets.Alerts), Refusals: a.refusals,
+			LatestStripeEvent: func(ctx context.Context) (time.Time, bool, error) {
+				ev, ok, err := a.billing.LatestEvent(ctx)
+				return ev.Created, ok, err
+			},
+			Log: log.With("component", "alerts")}
+		river.AddWorker(workers, &alertsWorker{ev: a.alerts})
+		qopts.PeriodicJobs = append(qopts.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+			func() (river.JobArgs, *river.InsertOpts) { return queue.AlertsArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
+
+		river.AddWorker(workers, &drift.Worker{Sweeper: a.sweeper,
+			Options:  drift.Options{MonthlyQuota: cfg.Circle.MonthlyQuota, MaxQuotaShare: cfg.Reconcile.MaxQuotaShare},
+			OnReport: func(rep drift.Report) { a.driftReported(rep) }})
+		qopts.PeriodicJobs = append(qopts.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(cfg.Reconcile.Interval.D()),
+			func() (river.JobArgs, *river.InsertOpts) { return drift.SweepArgs{Repair: !cfg.Reconcile.DryRun}, nil }, nil))
 		qopts.Workers = workers
 	}
 	q, err := queue.New(st, qopts)
@@ -84,6 +110,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, opts appO
 	}
 	a.queue = q
 	a.engine.Queue = q
+	a.sweeper.Queue = q
 	if resolve != nil {
 		resolve.Queue = q
 	}
@@ -91,3 +118,32 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, opts appO
 }
 
 func (a *app) close() { a.store.Close() }
+
+// alertsWorker runs one pass of the alert rules.
+type alertsWorker struct {
+	river.WorkerDefaults[queue.AlertsArgs]
+	ev *alert.Evaluator
+}
+
+// Work evaluates every rule once.
+func (w *alertsWorker) Work(ctx context.Context, _ *river.Job[queue.AlertsArgs]) error {
+	return w.ev.Evaluate(ctx)
+}
+
+// driftReported opens a review item (which the alert rules surface) when a scheduled sweep finds
+// more drifted people than the threshold, or could not complete.
+func (a *app) driftReported(rep drift.Report) {
+	ctx := context.Background()
+	switch {
+	case rep.Status != "complete":
+		_, _ = a.store.OpenReview(ctx, store.ReviewItem{Kind: "drift_sweep", ActionKey: "sweep",
+			Reason: "the scheduled drift sweep did not complete: " + rep.Status, LastError: rep.Error})
+	case rep.Drifted+rep.Unknown > a.cfg.Reconcile.AlertThreshold:
+		reason := fmt.Sprintf("the drift sweep found %d drifted people and %d unknown members (threshold %d)",
+			rep.Drifted, rep.Unknown, a.cfg.Reconcile.AlertThreshold)
+		if rep.Repaired > 0 {
+			reason += fmt.Sprintf("; syncs were enqueued for %d of them", rep.Repaired)
+		}
+		_, _ = a.store.OpenReview(ctx, store.ReviewItem{Kind: "drift_detected", ActionKey: "sweep", Reason: reason})
+	}
+}

@@ -36,7 +36,7 @@ func TestE2EPaymentGrantsOnceAndDuplicatesCostNothing(t *testing.T) {
 			t.Logf("new purchase: %d Circle calls, %d Kit calls", circleCalls, kitCalls)
 
 			// Every event again, twice, shuffled and concurrent: nothing new anywhere.
-			w.sent = 0
+			w.rewind()
 			w.deliver(stripetest.DeliveryOptions{Duplicate: true, Shuffle: true, Seed: 7, Concurrency: 4})
 			w.settle()
 			if c, k := w.circle.Faults.TotalCalls()-circleCalls, w.kit.Faults.TotalCalls()-kitCalls; c != 0 || k != 0 {
@@ -72,7 +72,7 @@ func TestE2EFailedPaymentNeverGrantsAndGraceExpires(t *testing.T) {
 		t.Fatalf("after grace: access %v, want none", got)
 	}
 	// A redelivered old payment event never grants access back.
-	w.sent = 0
+	w.rewind()
 	w.deliver(stripetest.DeliveryOptions{Shuffle: true, Seed: 3})
 	w.settle()
 	if got := w.access("bob@example.com"); len(got) != 0 {

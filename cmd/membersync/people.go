@@ -277,3 +277,46 @@ func (j *journey) desired() (*entitlement.Desired, error) {
 	err := json.Unmarshal([]byte(j.Sync.Desired), &d)
 	return &d, err
 }
+
+// syncCustomer brings a Stripe customer under management (creating its person when no webhook ever
+// named it, as reconcile --from-stripe does) and enqueues a sync of its person.
+func syncCustomer(ctx context.Context, st *store.Store, q *queue.Queue, customerID, reason string) error {
+	return st.InTx(ctx, func(tx *store.Tx) error {
+		pid, created, err := tx.PersonForCustomer(ctx, customerID)
+		if err != nil {
+			return err
+		}
+		need := created
+		if !created {
+			if need, err = tx.Trigger(ctx, pid); err != nil {
+				return err
+			}
+		}
+		if !need {
+			return nil
+		}
+		return q.InsertTx(ctx, tx, []river.InsertManyParams{{Args: queue.SyncArgs{PersonID: pid, Reason: reason}}})
+	})
+}
+
+// waitSettled polls until every trigger has been synced, or ctx ends.
+func waitSettled(ctx context.Context, st *store.Store, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		ok, why, err := st.Settled(ctx)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not settled after %s: %s", limit, why)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -59,6 +59,9 @@ func commands() []command {
 		{"trace", "print one person's journey (EMAIL or cus_…)", cmdTrace},
 		{"resync", "enqueue a full sync of one person (EMAIL or cus_…)", cmdResync},
 		{"status-link", "print a signed customer status-page link (EMAIL or cus_…)", cmdStatusLink},
+		{"reconcile", "find (and --repair) drift between billing and Circle/Kit; --from-stripe adopts unknown payers", cmdReconcile},
+		{"backfill", "recover missed webhooks from Stripe's Events API (--since 72h; --check)", cmdBackfill},
+		{"alerts", "send a test alert through every notifier (test), or list the alerts firing (list)", cmdAlerts},
 		{"doctor", "audit the production setup (DNS, TLS, headers, email, webhook, secrets)", cmdDoctor},
 		{"version", "print the version", cmdVersion},
 	}
@@ -75,7 +78,8 @@ Commands:
 const usageTail = `
 Run "membersync <command> -h" for a command's flags and examples.
 Secrets come only from the environment: STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
-CIRCLE_API_TOKEN, KIT_API_KEY, MEMBERSYNC_SIGNING_KEY.
+CIRCLE_API_TOKEN, KIT_API_KEY, MEMBERSYNC_SIGNING_KEY, MEMBERSYNC_METRICS_TOKEN, and for alerts
+MEMBERSYNC_SLACK_WEBHOOK_URL, MEMBERSYNC_ALERT_WEBHOOK_SECRET, MEMBERSYNC_SMTP_PASSWORD.
 `
 
 func usage(w io.Writer) {

@@ -62,8 +62,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 	defer a.close()
 	st, q := a.store, a.queue
-	m = metrics.New(st, nil, log)
+	m = metrics.New(st, func(ctx context.Context) int { return len(a.alerts.Firing(ctx)) }, log)
 	a.engine.Metrics = m
+	a.alerts.OnNotifyFailure = m.NotifierFailed
 	// Workers get their own context: on shutdown they are stopped after the HTTP server drained.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
@@ -72,6 +73,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 	var queueRunning atomic.Bool
 	queueRunning.Store(true)
+	go a.refusals.Run(workCtx, 10*time.Second, log.With("component", "alerts"))
 
 	in := inbox.New(st, q, log.With("component", "inbox"))
 	inboxDone := make(chan struct{})
@@ -94,6 +96,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		Metrics:      m,
 		MetricsToken: metricsToken,
 		Mounts:       []web.Mounter{pages},
+		Refusals:     a.refusals,
 		Ready: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)

@@ -30,6 +30,15 @@ type Config struct {
 	// Metrics says where /metrics is served.
 	Metrics MetricsConfig `yaml:"metrics"`
 
+	// Alerts are the alert rules and where alerts are sent.
+	Alerts AlertsConfig `yaml:"alerts"`
+
+	// Reconcile schedules the drift sweep.
+	Reconcile ReconcileConfig `yaml:"reconcile"`
+
+	// Doctor schedules the launch-readiness audit inside serve.
+	Doctor DoctorConfig `yaml:"doctor"`
+
 	// Secrets are read from the environment by Load, never from YAML.
 	Secrets Secrets `yaml:"-"`
 }
@@ -130,6 +139,30 @@ type Secrets struct {
 	SigningKey string // MEMBERSYNC_SIGNING_KEY
 	// MetricsToken guards /metrics on the main listener.
 	MetricsToken string // MEMBERSYNC_METRICS_TOKEN
+	// Alerts are the notifiers' secrets (MEMBERSYNC_SLACK_WEBHOOK_URL, MEMBERSYNC_ALERT_WEBHOOK_SECRET,
+	// MEMBERSYNC_SMTP_PASSWORD).
+	Alerts AlertSecrets
+}
+
+// ReconcileConfig schedules the drift sweep (membersync reconcile) inside serve.
+type ReconcileConfig struct {
+	// Interval between sweeps, default 24h.
+	Interval Duration `yaml:"interval"`
+	// MaxQuotaShare is the largest share of Circle's monthly quota sweeps may spend, default 0.2.
+	MaxQuotaShare float64 `yaml:"max_quota_share"`
+	// AlertThreshold is how many drifted people make an alert, default 10.
+	AlertThreshold int `yaml:"alert_threshold"`
+	// DryRun makes scheduled sweeps report without repairing.
+	DryRun bool `yaml:"dry_run"`
+}
+
+// DoctorConfig schedules membersync doctor inside serve; off without a domain.
+type DoctorConfig struct {
+	Domain        string   `yaml:"domain"`
+	WWW           bool     `yaml:"www"`
+	DKIMSelectors []string `yaml:"dkim_selectors"`
+	// Interval between audits, default 24h.
+	Interval Duration `yaml:"interval"`
 }
 
 // Duration is a time.Duration that reads from YAML as "72h", "30m" or "lifetime" (zero).

@@ -106,6 +106,7 @@ func SecretsFromEnv(getenv func(string) string) Secrets {
 		KitAPIKey:       strings.TrimSpace(getenv(EnvKitAPIKey)),
 		SigningKey:      strings.TrimSpace(getenv(EnvSigningKey)),
 		MetricsToken:    strings.TrimSpace(getenv(EnvMetricsToken)),
+		Alerts:          alertSecretsFromEnv(getenv),
 	}
 	for _, w := range strings.Split(getenv(EnvStripeWebhookSecret), ",") {
 		if w = strings.TrimSpace(w); w != "" {
@@ -168,6 +169,19 @@ func join(path, key string) string {
 }
 
 func (c *Config) applyDefaults() {
+	c.Alerts.applyDefaults()
+	if c.Reconcile.Interval == 0 {
+		c.Reconcile.Interval = Duration(24 * time.Hour)
+	}
+	if c.Reconcile.MaxQuotaShare == 0 {
+		c.Reconcile.MaxQuotaShare = 0.2
+	}
+	if c.Reconcile.AlertThreshold == 0 {
+		c.Reconcile.AlertThreshold = 10
+	}
+	if c.Doctor.Interval == 0 {
+		c.Doctor.Interval = Duration(24 * time.Hour)
+	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
 	}
@@ -348,6 +362,16 @@ func (c *Config) Validate() Problems {
 			add("%s.access_duration: must not be negative (use \"lifetime\")", key)
 		}
 	}
+	if c.Reconcile.Interval < Duration(time.Hour) {
+		add("reconcile.interval: %s is too often; sweeps list every managed group and tag (use 1h or more)", c.Reconcile.Interval)
+	}
+	if c.Reconcile.MaxQuotaShare <= 0 || c.Reconcile.MaxQuotaShare > 1 {
+		add("reconcile.max_quota_share: %v must be in (0, 1]", c.Reconcile.MaxQuotaShare)
+	}
+	if c.Doctor.Interval < Duration(time.Hour) {
+		add("doctor.interval: %s is too often (use 1h or more)", c.Doctor.Interval)
+	}
+	p = append(p, c.Alerts.validate("alerts")...)
 	return p
 }
 
@@ -384,6 +408,7 @@ func (c *Config) RequireSecrets() Problems {
 	if s.KitAPIKey == "" {
 		p = append(p, EnvKitAPIKey+": not set; create a v4 API key in Kit (Settings → Developer)")
 	}
+	p = append(p, c.Alerts.RequireSecrets(s.Alerts)...)
 	return p
 }
 

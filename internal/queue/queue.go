@@ -51,6 +51,17 @@ func (ResolveArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueSync, MaxAttempts: 25}
 }
 
+// AlertsArgs asks for one pass of the alert rules (a periodic job, once a minute).
+type AlertsArgs struct{}
+
+// Kind is River's name for the job.
+func (AlertsArgs) Kind() string { return "evaluate_alerts" }
+
+// InsertOpts runs a pass once: the next minute's job is the retry.
+func (AlertsArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByPeriod: time.Minute}}
+}
+
 // Queue names.
 const (
 	QueueSync = "sync"

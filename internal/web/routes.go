@@ -23,6 +23,8 @@ type Server struct {
 	// Ready reports whether the instance can do its work (database, migrations, queue).
 	Ready func(ctx context.Context) error
 	Now   func() time.Time
+	// Refusals counts refused deliveries for the webhook-failures alert; nil counts nothing.
+	Refusals interface{ Record(code string) }
 	// Metrics counts deliveries; nil records nothing.
 	Metrics *metrics.Metrics
 	// MetricsToken, when set, serves /metrics on this server to requests bearing it.

@@ -19,6 +19,9 @@ func (s *Server) webhook() http.Handler {
 		refuse := func(status int, code, msg string, attrs ...any) {
 			writeError(w, status, code, msg)
 			s.Metrics.Webhook(metricResult(code), "", s.now().Sub(start))
+			if s.Refusals != nil {
+				s.Refusals.Record(code)
+			}
 			log.Warn("webhook refused", append([]any{"result", code, "status", status, "latency_ms", ms(s.now().Sub(start))}, attrs...)...)
 		}
 
@@ -61,6 +64,9 @@ func (s *Server) webhook() http.Handler {
 		if err != nil {
 			writeError(w, http.StatusServiceUnavailable, "unavailable", "the event could not be stored right now; Stripe will deliver it again")
 			s.Metrics.Webhook("unavailable", "", s.now().Sub(start))
+			if s.Refusals != nil {
+				s.Refusals.Record("unavailable")
+			}
 			log.Error("webhook not stored", "result", "unavailable", "event_id", env.ID, "type", env.Type, "err", err, "latency_ms", ms(s.now().Sub(start)))
 			return
 		}

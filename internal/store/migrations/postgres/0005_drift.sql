@@ -1,2 +1,45 @@
--- Reserved for the drift tables; filled in by that work.
-SELECT 1;
+-- Drift sweep reports: the last one is shown on the admin overview; the Circle calls of this
+-- month's sweeps are the sweep's share of Circle's monthly quota.
+CREATE TABLE drift_reports (
+    id           BIGSERIAL PRIMARY KEY,
+    started_at   BIGINT NOT NULL,            -- unix microseconds
+    finished_at  BIGINT NOT NULL DEFAULT 0,
+    mode         TEXT NOT NULL,               -- dry_run | repair
+    status       TEXT NOT NULL,               -- complete | refused | failed
+    people       BIGINT NOT NULL DEFAULT 0,  -- people compared
+    drifted      BIGINT NOT NULL DEFAULT 0,  -- people with at least one difference (pending syncs excluded)
+    circle_calls BIGINT NOT NULL DEFAULT 0,
+    kit_calls    BIGINT NOT NULL DEFAULT 0,
+    stripe_calls BIGINT NOT NULL DEFAULT 0,
+    error        TEXT NOT NULL DEFAULT '',
+    detail       TEXT NOT NULL DEFAULT ''     -- the whole report as JSON
+);
+CREATE INDEX drift_reports_started ON drift_reports (started_at);
+
+-- Backfill runs from Stripe's Events API: the cursor (last event processed) makes a run resumable.
+CREATE TABLE backfill_runs (
+    id            BIGSERIAL PRIMARY KEY,
+    since         BIGINT NOT NULL,           -- window start, unix seconds (Stripe's created)
+    types         TEXT NOT NULL DEFAULT '',   -- sorted, comma-separated type filter; '' for all
+    status        TEXT NOT NULL,              -- running | complete | failed
+    last_event_id TEXT NOT NULL DEFAULT '',   -- the last event fed through the inbox, in order
+    processed     BIGINT NOT NULL DEFAULT 0,
+    accepted      BIGINT NOT NULL DEFAULT 0,
+    duplicates    BIGINT NOT NULL DEFAULT 0,
+    ignored       BIGINT NOT NULL DEFAULT 0,
+    error         TEXT NOT NULL DEFAULT '',
+    started_at    BIGINT NOT NULL,           -- unix microseconds
+    updated_at    BIGINT NOT NULL,
+    finished_at   BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX backfill_runs_types ON backfill_runs (types, id);
+
+-- Named leases so that one sweep or backfill runs at a time across instances sharing the database.
+CREATE TABLE task_locks (
+    name     TEXT PRIMARY KEY,
+    owner    TEXT NOT NULL,
+    until_us BIGINT NOT NULL
+);
+
+-- The endpoint check reads the latest webhook delivery.
+CREATE INDEX stripe_events_source_received ON stripe_events (source, received_at);
