@@ -54,6 +54,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "run everything against built-in fake Stripe, Circle and Kit, with scenarios", cmdDemo},
 		{"serve", "run the webhook endpoint, the sync workers and the admin UI", cmdServe},
 		{"migrate", "apply database migrations and exit", cmdMigrate},
 		{"trace", "print one person's journey (EMAIL or cus_…)", cmdTrace},

@@ -26,6 +26,8 @@ type Player struct {
 	Resync func(ctx context.Context, customerID string) error
 	// Welcome receives the Checkout Session id of the first subscription bought through Checkout.
 	Welcome func(sessionID, email string)
+	// Done is told when a scenario converged as intended; may be nil.
+	Done func(s Scenario)
 }
 
 // Scenario is one customer journey and what membersync must have made of it.
@@ -81,6 +83,9 @@ func (p *Player) Play(ctx context.Context, scenarios []Scenario) error {
 			continue
 		}
 		fmt.Fprintf(p.Out, "  ✓ converged as intended\n")
+		if p.Done != nil {
+			p.Done(s)
+		}
 		if err := p.pause(ctx, 1500*time.Millisecond); err != nil {
 			return err
 		}
