@@ -101,6 +101,12 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, opts appO
 			OnReport: func(rep drift.Report) { a.driftReported(rep) }})
 		qopts.PeriodicJobs = append(qopts.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(cfg.Reconcile.Interval.D()),
 			func() (river.JobArgs, *river.InsertOpts) { return drift.SweepArgs{Repair: !cfg.Reconcile.DryRun}, nil }, nil))
+		if cfg.Doctor.Domain != "" {
+			river.AddWorker(workers, &doctorWorker{cfg: cfg, store: st, notifiers: alert.NewNotifiers(cfg.Alerts, cfg.Secrets.Alerts),
+				log: log.With("component", "doctor")})
+			qopts.PeriodicJobs = append(qopts.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(cfg.Doctor.Interval.D()),
+				func() (river.JobArgs, *river.InsertOpts) { return queue.DoctorArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
+		}
 		qopts.Workers = workers
 	}
 	q, err := queue.New(st, qopts)

@@ -62,6 +62,17 @@ func (AlertsArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByPeriod: time.Minute}}
 }
 
+// DoctorArgs asks for one scheduled launch-readiness audit.
+type DoctorArgs struct{}
+
+// Kind is River's name for the job.
+func (DoctorArgs) Kind() string { return "doctor_audit" }
+
+// InsertOpts runs an audit once; the next scheduled one is the retry.
+func (DoctorArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
+}
+
 // Queue names.
 const (
 	QueueSync = "sync"
