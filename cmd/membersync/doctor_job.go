@@ -88,7 +88,7 @@ func (w *doctorWorker) Work(ctx context.Context, _ *river.Job[queue.DoctorArgs])
 	_, _ = w.store.OpenReview(ctx, store.ReviewItem{Kind: "doctor_failure", ActionKey: dc.Domain,
 		Reason: fmt.Sprintf("the launch audit found %d newly failing check(s)", len(fresh)), LastError: strings.Join(fresh, "; ")})
 	msg := alert.Message{AlertID: "doctor", Rule: "doctor", Status: alert.StatusFiring,
-		Title: fmt.Sprintf("Launch audit of %s: %d check(s) newly failing", dc.Domain, len(fresh)),
+		Title:  fmt.Sprintf("Launch audit of %s: %d check(s) newly failing", dc.Domain, len(fresh)),
 		Detail: detail, Since: now, Affected: -1, Link: w.cfg.PublicURL + "/admin", Notice: 1, SentAt: now}
 	for _, r := range alert.Deliver(ctx, w.notifiers, msg, w.cfg.Alerts.Timeout.D()) {
 		if r.Err != nil {
