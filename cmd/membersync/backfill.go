@@ -11,6 +11,7 @@ import (
 
 	"github.com/membersync/membersync/internal/backfill"
 	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/journey"
 )
 
 const backfillSynopsis = `Recover missed webhooks: list the Stripe events of a recent window through the Events API (Stripe
@@ -117,9 +118,9 @@ func writeBackfill(w io.Writer, res backfill.Result) {
 	switch {
 	case res.DryRun:
 		fmt.Fprintf(w, "Dry run over the events since %s: %d events, %d not received yet, %d received before. Nothing was stored.\n",
-			fmtTime(res.From), res.Processed, res.New, res.Duplicates)
+			journey.FormatTime(res.From), res.Processed, res.New, res.Duplicates)
 	default:
-		from := fmt.Sprintf("Backfill run #%d over the events since %s", res.RunID, fmtTime(res.From))
+		from := fmt.Sprintf("Backfill run #%d over the events since %s", res.RunID, journey.FormatTime(res.From))
 		if res.Resumed && res.AfterID != "" {
 			from += ", resumed after " + res.AfterID
 		}

@@ -15,6 +15,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/membersync/membersync/internal/billing/stripetest"
+	"github.com/membersync/membersync/internal/journey"
 	"github.com/membersync/membersync/internal/provider/providertest"
 )
 
@@ -292,11 +293,11 @@ func (w *world) trace(email string) string {
 	if err != nil {
 		return err.Error()
 	}
-	j, err := loadJourney(ctx, w.store, pid)
+	j, err := journey.Load(ctx, w.store, pid)
 	if err != nil {
 		return err.Error()
 	}
 	var b bytes.Buffer
-	j.writeText(&b)
+	j.WriteText(&b)
 	return b.String()
 }

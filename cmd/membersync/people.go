@@ -2,20 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/riverqueue/river"
 
-	"github.com/membersync/membersync/internal/entitlement"
 	"github.com/membersync/membersync/internal/identity"
+	"github.com/membersync/membersync/internal/journey"
 	"github.com/membersync/membersync/internal/queue"
 	"github.com/membersync/membersync/internal/store"
 )
@@ -118,164 +114,11 @@ func cmdTrace(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	j, err := loadJourney(ctx, st, pid)
+	j, err := journey.Load(ctx, st, pid)
 	if err != nil {
 		return err
 	}
-	return j.writeText(e.stdout)
-}
-
-// journey is one person's whole story, for trace and the admin UI.
-type journey struct {
-	Person  store.Person
-	Sync    store.SyncState
-	Applied []store.Applied
-	Reviews []store.ReviewItem
-	Steps   []step
-}
-
-// step is one line of the timeline.
-type step struct {
-	At     time.Time
-	Kind   string
-	What   string
-	Result string
-	Detail string
-}
-
-func loadJourney(ctx context.Context, st *store.Store, pid int64) (*journey, error) {
-	p, err := st.Person(ctx, pid)
-	if err != nil {
-		return nil, err
-	}
-	j := &journey{Person: p}
-	if j.Sync, err = st.SyncState(ctx, pid); err != nil {
-		return nil, err
-	}
-	if j.Applied, err = st.Applied(ctx, pid); err != nil {
-		return nil, err
-	}
-	if j.Reviews, err = st.Reviews(ctx, "", pid, 50); err != nil {
-		return nil, err
-	}
-	evs, err := st.PersonEvents(ctx, pid)
-	if err != nil {
-		return nil, err
-	}
-	for _, ev := range evs {
-		j.Steps = append(j.Steps, step{At: ev.ReceivedAt, Kind: "event", What: ev.Type + " " + ev.ID, Result: ev.State, Detail: "via " + ev.Source})
-	}
-	entries, err := st.Journal(ctx, pid)
-	if err != nil {
-		return nil, err
-	}
-	for _, en := range entries {
-		what := en.Action
-		if en.Target != "" {
-			what += " " + en.Target
-		}
-		res := en.Result
-		if en.Status != 0 {
-			res = fmt.Sprintf("%s %d", res, en.Status)
-		}
-		if en.Kind == "call" && en.Attempt > 1 {
-			res += fmt.Sprintf(" (attempt %d)", en.Attempt)
-		}
-		if en.Duration > 0 {
-			res += fmt.Sprintf(" %s", en.Duration.Round(time.Millisecond))
-		}
-		j.Steps = append(j.Steps, step{At: en.At, Kind: en.Kind, What: what, Result: res, Detail: en.Detail})
-	}
-	sortSteps(j.Steps)
-	return j, nil
-}
-
-func sortSteps(s []step) {
-	sort.SliceStable(s, func(i, k int) bool { return s[i].At.Before(s[k].At) })
-}
-
-func (j *journey) writeText(w io.Writer) error {
-	p := j.Person
-	email := p.Email
-	if email == "" {
-		email = "(email not read yet)"
-	}
-	fmt.Fprintf(w, "Person %d  %s  %s\n", p.ID, email, p.Name)
-	fmt.Fprintf(w, "  Stripe customers: %s\n", strings.Join(p.CustomerIDs, ", "))
-	if p.CircleMemberID != 0 || p.KitSubscriberID != 0 {
-		fmt.Fprintf(w, "  Circle member %d, Kit subscriber %d\n", p.CircleMemberID, p.KitSubscriberID)
-	}
-	state := "in sync"
-	if p.SyncedGeneration < p.Generation {
-		state = "sync pending"
-	}
-	if j.Sync.Error != "" {
-		state = "retrying: " + j.Sync.Error
-	}
-	fmt.Fprintf(w, "  State: %s (last sync %s)\n", state, fmtTime(j.Sync.SyncedAt))
-	if d, err := j.desired(); err == nil && d != nil {
-		fmt.Fprintln(w, "\nPlans:")
-		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		for _, pl := range d.Plans {
-			if pl.Stage == "none" {
-				continue
-			}
-			ent := "no access"
-			if pl.Entitled {
-				ent = "access"
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", pl.PlanID, pl.Stage, ent, pl.Explanation)
-		}
-		tw.Flush()
-		if !d.NextChange.IsZero() {
-			fmt.Fprintf(w, "  Next change by the clock: %s\n", fmtTime(d.NextChange))
-		}
-	}
-	if len(j.Applied) > 0 {
-		fmt.Fprintln(w, "\nApplied (confirmed by the provider):")
-		for _, a := range j.Applied {
-			fmt.Fprintf(w, "  %s %s %d  (%s, since %s)\n", a.Provider, a.Kind, a.TargetID, a.Email, fmtTime(a.AppliedAt))
-		}
-	}
-	open := 0
-	for _, r := range j.Reviews {
-		if r.Status == "open" {
-			if open == 0 {
-				fmt.Fprintln(w, "\nOpen review items:")
-			}
-			open++
-			fmt.Fprintf(w, "  #%d %s %s: %s%s\n", r.ID, r.Kind, r.ActionKey, r.Reason, trimErr(r.LastError))
-		}
-	}
-	fmt.Fprintln(w, "\nTimeline:")
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, s := range j.Steps {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", s.At.Format("2006-01-02 15:04:05.000"), s.Kind, s.What, s.Result, s.Detail)
-	}
-	return tw.Flush()
-}
-
-func trimErr(s string) string {
-	if s == "" {
-		return ""
-	}
-	return " (" + s + ")"
-}
-
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.UTC().Format("2006-01-02 15:04:05 UTC")
-}
-
-func (j *journey) desired() (*entitlement.Desired, error) {
-	if j.Sync.Desired == "" {
-		return nil, nil
-	}
-	var d entitlement.Desired
-	err := json.Unmarshal([]byte(j.Sync.Desired), &d)
-	return &d, err
+	return j.WriteText(e.stdout)
 }
 
 // syncCustomer brings a Stripe customer under management (creating its person when no webhook ever

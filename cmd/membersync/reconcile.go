@@ -13,6 +13,7 @@ import (
 
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/drift"
+	"github.com/membersync/membersync/internal/journey"
 )
 
 const reconcileSynopsis = `Compare every person's desired state with what Circle and Kit hold, by listing the members of
@@ -145,7 +146,7 @@ func writeBudget(w io.Writer, b drift.Budget) {
 
 func writeReport(w io.Writer, rep drift.Report) {
 	fmt.Fprintf(w, "Drift sweep #%d (%s), %s, %s: %d people compared, %d drifted, %d unknown, %d with a sync pending.\n",
-		rep.ID, strings.ReplaceAll(rep.Mode, "_", " "), fmtTime(rep.StartedAt), rep.FinishedAt.Sub(rep.StartedAt).Round(time.Millisecond),
+		rep.ID, strings.ReplaceAll(rep.Mode, "_", " "), journey.FormatTime(rep.StartedAt), rep.FinishedAt.Sub(rep.StartedAt).Round(time.Millisecond),
 		rep.People, rep.Drifted, rep.Unknown, rep.Pending)
 	if rep.Unsynced > 0 {
 		fmt.Fprintf(w, "%d people were never synced and were not compared.\n", rep.Unsynced)

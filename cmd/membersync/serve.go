@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/membersync/membersync/internal/admin"
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/inbox"
 	"github.com/membersync/membersync/internal/metrics"
@@ -95,7 +97,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		Log:          log,
 		Metrics:      m,
 		MetricsToken: metricsToken,
-		Mounts:       []web.Mounter{pages},
+		Mounts:       []web.Mounter{pages, newAdmin(a, cfg, log)},
 		Refusals:     a.refusals,
 		Ready: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
@@ -168,4 +170,30 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newAdmin builds the operator UI and API on the app.
+func newAdmin(a *app, cfg *config.Config, log *slog.Logger) *admin.Handler {
+	return admin.New(admin.Deps{Store: a.store, Config: cfg, Log: log.With("component", "admin"),
+		Secure: strings.HasPrefix(cfg.PublicURL, "https://"),
+		Resync: func(ctx context.Context, id int64, reason string) error {
+			return enqueueSync(ctx, a.store, a.queue, id, reason)
+		},
+		CheckConnections: func(ctx context.Context) []admin.ConnectionCheck {
+			var out []admin.ConnectionCheck
+			for _, c := range checkConnections(ctx, a) {
+				msg := c.Message
+				if c.Fix != "" {
+					msg += "; " + c.Fix
+				}
+				out = append(out, admin.ConnectionCheck{Name: c.Name, OK: c.OK, Message: msg})
+			}
+			return out
+		},
+		Alerts: func(ctx context.Context) (out []admin.FiringAlert) {
+			for _, f := range a.alerts.Firing(ctx) {
+				out = append(out, admin.FiringAlert{Rule: f.Rule, Title: f.Title, Detail: f.Detail, Since: f.Since, Link: f.Link})
+			}
+			return out
+		}})
 }

@@ -145,6 +145,9 @@ func (w *world) skip() { w.dw.Skip() }
 // rewind makes the next deliver send every event again.
 func (w *world) rewind() { w.dw.Rewind() }
 
+// rewindLast makes the next deliver send the last batch again.
+func (w *world) rewindLast() { w.dw.RewindLast() }
+
 // settle waits until every trigger has been synced.
 func (w *world) settle() {
 	w.t.Helper()

@@ -27,8 +27,9 @@ type World struct {
 	TagCanceled, TagCourse      int64
 	SeqOnboarding, SeqRetention int64
 
-	// sent counts the Stripe events already delivered (guarded by the caller: one player at a time).
-	sent int
+	// sent counts the Stripe events already delivered and last where the latest batch began
+	// (guarded by the caller: one player at a time).
+	sent, last int
 }
 
 // Options tune the fakes.
@@ -121,7 +122,7 @@ func (w *World) Deliver(ctx context.Context, webhookURL string, opts stripetest.
 	for _, e := range evs[w.sent:] {
 		bodies = append(bodies, e.JSON)
 	}
-	w.sent = len(evs)
+	w.last, w.sent = w.sent, len(evs)
 	for _, r := range w.Stripe.Deliver(ctx, webhookURL, bodies, opts) {
 		if r.Err != nil || r.Status != 200 {
 			return fmt.Errorf("delivery of %s: status %d: %v", r.EventID, r.Status, r.Err)
@@ -135,6 +136,9 @@ func (w *World) Skip() { w.sent = len(w.Stripe.Events()) }
 
 // Rewind makes the next Deliver send every event again (Stripe retrying what it already sent).
 func (w *World) Rewind() { w.sent = 0 }
+
+// RewindLast makes the next Deliver send the latest batch again (a duplicate delivery).
+func (w *World) RewindLast() { w.sent = w.last }
 
 // Now is the world's clock (the fake Stripe's, which membersync's engine shares in the demo).
 func (w *World) Now() time.Time { return w.Stripe.Now() }

@@ -1,0 +1,339 @@
+// Package admin owns the operator surface: the server-rendered admin UI and the JSON API under
+// /api/v1, behind sign-in (sessions for browsers, scoped tokens for scripts) with three roles, CSRF
+// protection, sign-in throttling and an append-only audit log. One table of route × role (routes)
+// drives both the mux and the authorization test. Templates and static assets are embedded.
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/store"
+)
+
+// Role is what an operator may do. Each role may do everything the one before it may.
+type Role string
+
+// The roles, from least to most trusted.
+const (
+	// RoleViewer reads every page.
+	RoleViewer Role = "viewer"
+	// RoleSupport also resyncs people, retries and resolves review items, replays events and checks
+	// the provider connections.
+	RoleSupport Role = "support"
+	// RoleAdmin also manages users and API tokens.
+	RoleAdmin Role = "admin"
+)
+
+// Roles lists the roles from least to most trusted.
+var Roles = []Role{RoleViewer, RoleSupport, RoleAdmin}
+
+func (r Role) rank() int {
+	switch r {
+	case RoleViewer:
+		return 1
+	case RoleSupport:
+		return 2
+	case RoleAdmin:
+		return 3
+	}
+	return 0
+}
+
+// Allows reports whether the role may use something that needs min.
+func (r Role) Allows(min Role) bool { return r.rank() > 0 && r.rank() >= min.rank() }
+
+// ParseRole reads a role name.
+func ParseRole(s string) (Role, error) {
+	r := Role(strings.ToLower(strings.TrimSpace(s)))
+	if r.rank() == 0 {
+		return "", errors.New("role must be admin, support or viewer")
+	}
+	return r, nil
+}
+
+// lower returns the less trusted of two roles (a token never acts above its user).
+func lower(a, b Role) Role {
+	if a.rank() < b.rank() {
+		return a
+	}
+	return b
+}
+
+// ConnectionCheck is the result of calling one provider once.
+type ConnectionCheck struct {
+	Name    string `json:"name"`
+	OK      bool   `json:"ok"`
+	Message string `json:"message"`
+}
+
+// FiringAlert is an alert that is firing now.
+type FiringAlert struct {
+	Rule   string    `json:"rule"`
+	Title  string    `json:"title"`
+	Detail string    `json:"detail"`
+	Since  time.Time `json:"since"`
+	Link   string    `json:"link,omitempty"` // where to look, a local path or a URL
+}
+
+// Deps is what the handler needs from the rest of membersync.
+type Deps struct {
+	Store  *store.Store
+	Config *config.Config
+	// Resync marks the person dirty and enqueues their sync.
+	Resync func(ctx context.Context, personID int64, reason string) error
+	// CheckConnections calls each provider once.
+	CheckConnections func(ctx context.Context) []ConnectionCheck
+	// Alerts returns the alerts firing now; nil when alerting is not wired.
+	Alerts func(ctx context.Context) []FiringAlert
+	Log    *slog.Logger
+	Now    func() time.Time
+	// Secure marks cookies Secure (the public URL is https).
+	Secure bool
+	// IdleTimeout ends a session unused this long (default 1 hour); SessionLifetime ends any
+	// session this long after sign-in (default 12 hours).
+	IdleTimeout     time.Duration
+	SessionLifetime time.Duration
+}
+
+// Default session timeouts and sign-in throttling.
+const (
+	DefaultIdleTimeout     = time.Hour
+	DefaultSessionLifetime = 12 * time.Hour
+	// ThrottleWindow is the sliding window in which failed sign-ins are counted.
+	ThrottleWindow = 15 * time.Minute
+	// AccountFailures failed sign-ins of one account in the window block that account's sign-in.
+	AccountFailures = 5
+	// AddressFailures failed sign-ins from one address in the window block that address.
+	AddressFailures = 20
+)
+
+// Handler serves the admin UI and the JSON API. It is a web.Mounter.
+type Handler struct {
+	st      *store.Store
+	cfg     *config.Config
+	resync  func(ctx context.Context, personID int64, reason string) error
+	check   func(ctx context.Context) []ConnectionCheck
+	alerts  func(ctx context.Context) []FiringAlert
+	log     *slog.Logger
+	now     func() time.Time
+	secure  bool
+	idle    time.Duration
+	maxLife time.Duration
+	pages   *pages
+	// dummyHash is verified when no account matches, so a miss costs as much as a wrong password.
+	dummyHash string
+}
+
+// New builds the handler.
+func New(d Deps) *Handler {
+	h := &Handler{st: d.Store, cfg: d.Config, resync: d.Resync, check: d.CheckConnections, alerts: d.Alerts,
+		log: d.Log, now: d.Now, secure: d.Secure, idle: d.IdleTimeout, maxLife: d.SessionLifetime}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.idle <= 0 {
+		h.idle = DefaultIdleTimeout
+	}
+	if h.maxLife <= 0 {
+		h.maxLife = DefaultSessionLifetime
+	}
+	if h.cfg == nil {
+		h.cfg = &config.Config{}
+	}
+	h.pages = mustParsePages(h.now)
+	h.dummyHash, _ = HashPassword(hex.EncodeToString(randomBytes(16)))
+	return h
+}
+
+// route is one row of the route × role table.
+type route struct {
+	method string
+	path   string
+	// min is the least role allowed; "" makes the route public.
+	min    Role
+	handle func(w http.ResponseWriter, r *http.Request, p *principal) error
+}
+
+func (rt route) api() bool { return strings.HasPrefix(rt.path, "/api/") }
+
+func (rt route) pattern() string {
+	if rt.method == "" {
+		return rt.path
+	}
+	return rt.method + " " + rt.path
+}
+
+// routes is the whole operator surface and who may use each part.
+func (h *Handler) routes() []route {
+	return []route{
+		{"GET", "/login", "", h.loginPage},
+		{"POST", "/login", "", h.login},
+		{"POST", "/logout", RoleViewer, h.logout},
+
+		{"GET", "/admin", RoleViewer, h.overviewPage},
+		{"GET", "/admin/people", RoleViewer, h.peoplePage},
+		{"GET", "/admin/people/{person}", RoleViewer, h.personPage},
+		{"POST", "/admin/people/{person}/resync", RoleSupport, h.resyncForm},
+		{"GET", "/admin/review", RoleViewer, h.reviewPage},
+		{"POST", "/admin/review/{item}/retry", RoleSupport, h.retryForm},
+		{"POST", "/admin/review/{item}/resolve", RoleSupport, h.resolveForm},
+		{"GET", "/admin/events", RoleViewer, h.eventsPage},
+		{"GET", "/admin/events/{event}", RoleViewer, h.eventPage},
+		{"POST", "/admin/events/{event}/replay", RoleSupport, h.replayForm},
+		{"GET", "/admin/audit", RoleViewer, h.auditPage},
+		{"GET", "/admin/settings", RoleViewer, h.settingsPage},
+		{"POST", "/admin/settings/check", RoleSupport, h.checkForm},
+		{"GET", "/admin/users", RoleAdmin, h.usersPage},
+		{"POST", "/admin/users", RoleAdmin, h.addUserForm},
+		{"POST", "/admin/users/{user}/disable", RoleAdmin, h.disableUserForm},
+		{"POST", "/admin/users/{user}/enable", RoleAdmin, h.enableUserForm},
+		{"POST", "/admin/users/{user}/role", RoleAdmin, h.roleForm},
+		{"POST", "/admin/users/{user}/reset-password", RoleAdmin, h.resetPasswordForm},
+		{"POST", "/admin/users/{user}/tokens", RoleAdmin, h.createTokenForm},
+		{"POST", "/admin/tokens/{token}/revoke", RoleAdmin, h.revokeTokenForm},
+		{"", "/admin/", RoleViewer, h.notFound},
+
+		{"GET", "/api/v1/me", RoleViewer, h.apiMe},
+		{"GET", "/api/v1/overview", RoleViewer, h.apiOverview},
+		{"GET", "/api/v1/people", RoleViewer, h.apiPeople},
+		{"GET", "/api/v1/people/{person}", RoleViewer, h.apiPerson},
+		{"GET", "/api/v1/people/{person}/journey", RoleViewer, h.apiJourney},
+		{"POST", "/api/v1/people/{person}/resync", RoleSupport, h.apiResync},
+		{"GET", "/api/v1/review", RoleViewer, h.apiReview},
+		{"POST", "/api/v1/review/{item}/retry", RoleSupport, h.apiRetry},
+		{"POST", "/api/v1/review/{item}/resolve", RoleSupport, h.apiResolve},
+		{"GET", "/api/v1/events", RoleViewer, h.apiEvents},
+		{"GET", "/api/v1/events/{event}", RoleViewer, h.apiEvent},
+		{"POST", "/api/v1/events/{event}/replay", RoleSupport, h.apiReplay},
+		{"GET", "/api/v1/audit", RoleViewer, h.apiAudit},
+		{"GET", "/api/v1/settings", RoleViewer, h.apiSettings},
+		{"POST", "/api/v1/settings/check", RoleSupport, h.apiCheck},
+		{"", "/api/v1/", RoleViewer, h.notFound},
+	}
+}
+
+// Register adds the operator surface to mux: /login, /logout, /admin/…, /api/v1/… and
+// /static/admin/….
+func (h *Handler) Register(mux *http.ServeMux) {
+	for _, rt := range h.routes() {
+		mux.Handle(rt.pattern(), h.protect(rt))
+	}
+	mux.Handle("GET /static/admin/", staticHandler())
+}
+
+// protect applies the route's rules: cross-origin refusal, authentication, role, CSRF, and one
+// place that turns errors into responses.
+func (h *Handler) protect(rt route) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, rt.api(), nil, errCrossOrigin)
+	}))
+	return cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		api := rt.api()
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		}
+		p, err := h.authenticate(w, r, api)
+		if err != nil {
+			h.fail(w, r, api, nil, err)
+			return
+		}
+		if rt.min != "" {
+			if p == nil {
+				h.unauthenticated(w, r, api)
+				return
+			}
+			if !p.Role.Allows(rt.min) {
+				h.fail(w, r, api, p, errForbidden)
+				return
+			}
+			if r.Method != http.MethodGet && r.Method != http.MethodHead && p.Session != nil && !h.csrfOK(r, p, api) {
+				h.fail(w, r, api, p, errCSRF)
+				return
+			}
+		}
+		if err := rt.handle(w, r, p); err != nil {
+			h.fail(w, r, api, p, err)
+		}
+	}))
+}
+
+// userError is an error whose message is safe to show: its status, a machine code and a sentence
+// a person can act on. Every other error is a 500 whose detail goes only to the log.
+type userError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *userError) Error() string { return e.message }
+
+func newUserError(status int, code, message string) error {
+	return &userError{status: status, code: code, message: message}
+}
+
+var (
+	errForbidden   = newUserError(http.StatusForbidden, "forbidden", "Your role does not allow this. Ask an admin if you need it.")
+	errCSRF        = newUserError(http.StatusForbidden, "csrf", "This form expired or did not come from this site. Reload the page and try again.")
+	errCrossOrigin = newUserError(http.StatusForbidden, "cross_origin", "Cross-origin requests are refused.")
+	errNotFound    = newUserError(http.StatusNotFound, "not_found", "Nothing here: it may have been merged, removed, or never existed.")
+)
+
+// fail answers an error: user errors as they are, missing rows as 404, an unreachable database as
+// 503, anything else as 500 with a reference to the log line.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, api bool, p *principal, err error) {
+	var ue *userError
+	switch {
+	case errors.As(err, &ue):
+	case errors.Is(err, store.ErrNotFound):
+		ue = errNotFound.(*userError)
+	case store.IsUnavailable(err):
+		h.log.Warn("admin: database unavailable", "path", r.URL.Path, "err", err)
+		ue = &userError{http.StatusServiceUnavailable, "unavailable", "The database is unavailable. Try again in a moment."}
+	default:
+		ref := hex.EncodeToString(randomBytes(4))
+		h.log.Error("admin: request failed", "ref", ref, "method", r.Method, "path", r.URL.Path, "err", err)
+		ue = &userError{http.StatusInternalServerError, "internal", "Something went wrong. The server log has the details under reference " + ref + "."}
+	}
+	if api {
+		writeJSON(w, ue.status, errorBody{Error: ue.code, Message: ue.message})
+		return
+	}
+	h.render(w, r, p, ue.status, "error", view{Title: "Error", Error: ue.message})
+}
+
+// unauthenticated sends browsers to the sign-in page and answers the API with 401.
+func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request, api bool) {
+	if api {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="membersync"`)
+		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "unauthenticated", Message: "Sign in, or send Authorization: Bearer TOKEN (membersync users token create)."})
+		return
+	}
+	target := "/login"
+	if r.Method == http.MethodGet && r.URL.Path != "/admin" {
+		target += "?next=" + urlQueryEscape(r.URL.RequestURI())
+	}
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, p *principal) error {
+	return errNotFound
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return b
+}

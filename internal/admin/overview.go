@@ -1,0 +1,160 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/membersync/membersync/internal/store"
+)
+
+// overviewView answers "is it healthy?" at a glance.
+type overviewView struct {
+	O           store.Overview
+	OldestAge   time.Duration // how long the oldest ready job has waited
+	Alerts      []FiringAlert
+	AlertsWired bool
+	Charts      []chart
+	Concerns    []string // what needs attention, in words; empty when healthy
+}
+
+func (h *Handler) loadOverview(ctx context.Context) (overviewView, error) {
+	now := h.now()
+	o, err := h.st.Overview(ctx, now)
+	if err != nil {
+		return overviewView{}, err
+	}
+	v := overviewView{O: o, AlertsWired: h.alerts != nil}
+	if !o.OldestAvailable.IsZero() {
+		v.OldestAge = max(now.Sub(o.OldestAvailable), 0)
+	}
+	if h.alerts != nil {
+		v.Alerts = h.alerts(ctx)
+	}
+	var events, failures, syncMS []float64
+	var evL, failL, syncL []string
+	var hours []time.Time
+	for _, hs := range o.Hours {
+		at := hs.Start.UTC().Format("15:04")
+		hours = append(hours, hs.Start)
+		events = append(events, float64(hs.Events))
+		evL = append(evL, fmt.Sprintf("%s: %d event(s)", at, hs.Events))
+		failures = append(failures, float64(hs.Failures))
+		failL = append(failL, fmt.Sprintf("%s: %d failed sync(s)", at, hs.Failures))
+		syncMS = append(syncMS, float64(hs.AvgSync.Milliseconds()))
+		syncL = append(syncL, fmt.Sprintf("%s: %d sync(s), mean %s, max %s", at, hs.Syncs, roundDuration(hs.AvgSync), roundDuration(hs.MaxSync)))
+	}
+	var slowest time.Duration
+	for _, hs := range o.Hours {
+		slowest = max(slowest, hs.MaxSync)
+	}
+	v.Charts = []chart{
+		newChart("Events received", fmt.Sprintf("%d in 24 h", o.EventsDay), events, evL, hours),
+		newChart("Failed syncs", fmt.Sprintf("%d in 24 h", o.FailuresDay), failures, failL, hours),
+		newChart("Time to converge (mean sync)", "slowest "+roundDuration(slowest), syncMS, syncL, hours),
+	}
+	if o.FailuresHour > 0 {
+		v.Concerns = append(v.Concerns, fmt.Sprintf("%d sync(s) failed in the last hour", o.FailuresHour))
+	}
+	if o.OpenReviews > 0 {
+		v.Concerns = append(v.Concerns, fmt.Sprintf("%d review item(s) wait for a person", o.OpenReviews))
+	}
+	if v.OldestAge > 5*time.Minute {
+		v.Concerns = append(v.Concerns, "the oldest ready job has waited "+roundDuration(v.OldestAge))
+	}
+	if len(v.Alerts) > 0 {
+		v.Concerns = append(v.Concerns, fmt.Sprintf("%d alert(s) firing", len(v.Alerts)))
+	}
+	return v, nil
+}
+
+func (h *Handler) overviewPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	v, err := h.loadOverview(r.Context())
+	if err != nil {
+		return err
+	}
+	h.render(w, r, p, http.StatusOK, "overview", view{Title: "Overview", Nav: "overview", Data: v})
+	return nil
+}
+
+// overviewJSON is GET /api/v1/overview.
+type overviewJSON struct {
+	Now           time.Time     `json:"now"`
+	LastWebhookAt *time.Time    `json:"last_webhook_at"`
+	Events        windowJSON    `json:"events"`
+	Failures      windowJSON    `json:"failures"`
+	SyncsDay      int           `json:"syncs_day"`
+	Queue         queueJSON     `json:"queue"`
+	OpenReviews   int           `json:"open_review_items"`
+	People        int           `json:"people"`
+	PeoplePending int           `json:"people_pending"`
+	Alerts        []FiringAlert `json:"alerts"`
+	Concerns      []string      `json:"concerns"`
+	Hours         []hourJSON    `json:"hours"`
+}
+
+type windowJSON struct {
+	Hour int `json:"hour"`
+	Day  int `json:"day"`
+}
+
+type queueJSON struct {
+	Available           int     `json:"available"`
+	Running             int     `json:"running"`
+	Retryable           int     `json:"retryable"`
+	Scheduled           int     `json:"scheduled"`
+	OldestAvailableSecs float64 `json:"oldest_available_age_seconds"`
+}
+
+type hourJSON struct {
+	Start     time.Time `json:"start"`
+	Events    int       `json:"events"`
+	Failures  int       `json:"failures"`
+	Syncs     int       `json:"syncs"`
+	AvgSyncMS int64     `json:"avg_sync_ms"`
+	MaxSyncMS int64     `json:"max_sync_ms"`
+}
+
+func (h *Handler) apiOverview(w http.ResponseWriter, r *http.Request, p *principal) error {
+	v, err := h.loadOverview(r.Context())
+	if err != nil {
+		return err
+	}
+	o := v.O
+	out := overviewJSON{Now: o.Now.UTC(), LastWebhookAt: timePtr(o.LastWebhookAt),
+		Events: windowJSON{o.EventsHour, o.EventsDay}, Failures: windowJSON{o.FailuresHour, o.FailuresDay}, SyncsDay: o.SyncsDay,
+		Queue: queueJSON{Available: o.JobsAvailable, Running: o.JobsRunning, Retryable: o.JobsRetryable, Scheduled: o.JobsScheduled,
+			OldestAvailableSecs: v.OldestAge.Seconds()},
+		OpenReviews: o.OpenReviews, People: o.People, PeoplePending: o.PeoplePending,
+		Alerts: v.Alerts, Concerns: v.Concerns}
+	if out.Alerts == nil {
+		out.Alerts = []FiringAlert{}
+	}
+	if out.Concerns == nil {
+		out.Concerns = []string{}
+	}
+	for _, hs := range o.Hours {
+		out.Hours = append(out.Hours, hourJSON{Start: hs.Start.UTC(), Events: hs.Events, Failures: hs.Failures, Syncs: hs.Syncs,
+			AvgSyncMS: hs.AvgSync.Milliseconds(), MaxSyncMS: hs.MaxSync.Milliseconds()})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func (h *Handler) apiMe(w http.ResponseWriter, r *http.Request, p *principal) error {
+	via := "session"
+	if p.Token != nil {
+		via = "token"
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"email": p.User.Email, "role": string(p.Role), "via": via})
+	return nil
+}

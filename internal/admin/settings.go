@@ -1,0 +1,239 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/store"
+)
+
+// settingRow is one effective configuration value, secrets masked.
+type settingRow struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// planSetting is one plan of the mapping.
+type planSetting struct {
+	ID             string   `json:"id"`
+	Name           string   `json:"name"`
+	Prices         []string `json:"prices"`
+	Products       []string `json:"products"`
+	AccessGroups   []int64  `json:"access_groups"`
+	Tags           []string `json:"tags"` // "stage: id"
+	Onboarding     int64    `json:"onboarding_sequence"`
+	Retention      int64    `json:"retention_sequence"`
+	GracePeriod    string   `json:"grace_period"`
+	AccessDuration string   `json:"access_duration"`
+}
+
+type settingsView struct {
+	Config  []settingRow      `json:"config"`
+	Secrets []settingRow      `json:"secrets"`
+	Plans   []planSetting     `json:"plans"`
+	Checks  []ConnectionCheck `json:"checks,omitempty"`
+	Checked bool              `json:"-"`
+}
+
+// secretName matches configuration keys whose values are never shown.
+var secretName = regexp.MustCompile(`(?i)(secret|token|password|passwd|api_?key|signing|private|credential|webhook|dsn)`)
+
+func (h *Handler) loadSettings() settingsView {
+	v := settingsView{Config: []settingRow{}, Plans: []planSetting{}}
+	walkConfig(reflect.ValueOf(*h.cfg), "", &v.Config)
+	s := h.cfg.Secrets
+	mode := "not set"
+	if s.StripeSecretKey != "" {
+		mode = "set (test mode)"
+		if s.Livemode() {
+			mode = "set (live mode)"
+		}
+	}
+	v.Secrets = []settingRow{
+		{config.EnvStripeSecretKey, mode},
+		{config.EnvStripeWebhookSecret, countSet(len(s.StripeWebhookSecrets))},
+		{config.EnvCircleAPIToken, isSet(s.CircleAPIToken)},
+		{config.EnvKitAPIKey, isSet(s.KitAPIKey)},
+		{config.EnvSigningKey, isSet(s.SigningKey)},
+	}
+	for _, p := range h.cfg.Plans {
+		ps := planSetting{ID: p.ID, Name: p.Name, Prices: p.Stripe.Prices, Products: p.Stripe.Products, AccessGroups: p.Circle.AccessGroups,
+			Onboarding: p.Kit.OnboardingSequence, Retention: p.Kit.RetentionSequence,
+			GracePeriod: p.GracePeriod.D().String(), AccessDuration: "lifetime"}
+		if p.AccessDuration.D() > 0 {
+			ps.AccessDuration = p.AccessDuration.D().String()
+		}
+		for stage, id := range p.Kit.Tags {
+			ps.Tags = append(ps.Tags, fmt.Sprintf("%s: %d", stage, id))
+		}
+		sort.Strings(ps.Tags)
+		v.Plans = append(v.Plans, ps)
+	}
+	return v
+}
+
+func isSet(s string) string {
+	if s == "" {
+		return "not set"
+	}
+	return "set"
+}
+
+func countSet(n int) string {
+	switch n {
+	case 0:
+		return "not set"
+	case 1:
+		return "set"
+	}
+	return fmt.Sprintf("%d set (rotation)", n)
+}
+
+// walkConfig lists every YAML-visible field of the config, masking secrets and URL passwords. The
+// plans are shown on their own; fields tagged yaml:"-" (the secrets) are skipped.
+func walkConfig(v reflect.Value, prefix string, out *[]settingRow) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || (prefix == "" && name == "plans") {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		key := name
+		if prefix != "" {
+			key = prefix + "." + name
+		}
+		walkValue(v.Field(i), key, out)
+	}
+}
+
+func walkValue(fv reflect.Value, key string, out *[]settingRow) {
+	for fv.Kind() == reflect.Pointer || fv.Kind() == reflect.Interface {
+		if fv.IsNil() {
+			*out = append(*out, settingRow{Key: key, Value: "(none)"})
+			return
+		}
+		fv = fv.Elem()
+	}
+	switch {
+	case fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(time.Time{}):
+		walkConfig(fv, key, out)
+	case fv.Kind() == reflect.Slice && fv.Len() > 0 && isComposite(fv.Type().Elem()):
+		for i := range fv.Len() {
+			walkValue(fv.Index(i), fmt.Sprintf("%s[%d]", key, i), out)
+		}
+	case fv.Kind() == reflect.Map && fv.Len() > 0 && isComposite(fv.Type().Elem()):
+		keys := fv.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
+		for _, k := range keys {
+			walkValue(fv.MapIndex(k), fmt.Sprintf("%s.%v", key, k), out)
+		}
+	default:
+		*out = append(*out, settingRow{Key: key, Value: showValue(key, fv)})
+	}
+}
+
+func isComposite(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Kind() == reflect.Struct || t.Kind() == reflect.Map || t.Kind() == reflect.Slice || t.Kind() == reflect.Interface
+}
+
+func showValue(key string, v reflect.Value) string {
+	if !v.CanInterface() {
+		return "(hidden)"
+	}
+	if secretName.MatchString(key[strings.LastIndex(key, ".")+1:]) {
+		if v.IsZero() {
+			return "not set"
+		}
+		return "•••• (set)"
+	}
+	if d, ok := v.Interface().(config.Duration); ok {
+		return d.D().String()
+	}
+	if d, ok := v.Interface().(time.Duration); ok {
+		return d.String()
+	}
+	switch v.Kind() {
+	case reflect.String:
+		s := v.String()
+		if u, err := url.Parse(s); err == nil && u.User != nil {
+			return u.Redacted()
+		}
+		if s == "" {
+			return "(empty)"
+		}
+		return s
+	case reflect.Slice, reflect.Map:
+		if v.Len() == 0 {
+			return "(none)"
+		}
+	}
+	if !v.CanInterface() {
+		return "(hidden)"
+	}
+	return fmt.Sprint(v.Interface())
+}
+
+func (h *Handler) settingsPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	h.render(w, r, p, http.StatusOK, "settings", view{Title: "Settings", Nav: "settings", Data: h.loadSettings()})
+	return nil
+}
+
+func (h *Handler) apiSettings(w http.ResponseWriter, r *http.Request, p *principal) error {
+	writeJSON(w, http.StatusOK, h.loadSettings())
+	return nil
+}
+
+// runChecks calls each provider once and records that it did.
+func (h *Handler) runChecks(ctx context.Context, p *principal) ([]ConnectionCheck, error) {
+	if h.check == nil {
+		return nil, newUserError(http.StatusServiceUnavailable, "unavailable", "Connection checks are not available on this instance.")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	checks := h.check(ctx)
+	if err := h.audit(ctx, p, store.AuditEntry{Action: "settings.check_connections", Target: "providers", After: toJSON(checks)}); err != nil {
+		return checks, err
+	}
+	return checks, nil
+}
+
+func (h *Handler) checkForm(w http.ResponseWriter, r *http.Request, p *principal) error {
+	checks, err := h.runChecks(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	v := h.loadSettings()
+	v.Checks, v.Checked = checks, true
+	h.render(w, r, p, http.StatusOK, "settings", view{Title: "Settings", Nav: "settings", Data: v})
+	return nil
+}
+
+func (h *Handler) apiCheck(w http.ResponseWriter, r *http.Request, p *principal) error {
+	checks, err := h.runChecks(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	if checks == nil {
+		checks = []ConnectionCheck{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"checks": checks})
+	return nil
+}
