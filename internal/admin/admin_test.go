@@ -728,3 +728,29 @@ func TestOverviewShowsAlerts(t *testing.T) {
 		}
 	}
 }
+
+func TestOverviewShowsShareDriftAndAudit(t *testing.T) {
+	f := newFixture(t, storetest.Dialects()[0])
+	c := f.login(RoleViewer)
+	_, page := c.get("/admin")
+	for _, want := range []string{"no sweep yet", "not scheduled"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("overview before any sweep or audit lacks %q", want)
+		}
+	}
+	ctx := context.Background()
+	now := f.clock.Now()
+	if _, err := f.st.SaveDriftReport(ctx, store.DriftReport{StartedAt: now, FinishedAt: now, Mode: "repair", Status: "complete", People: 40, Drifted: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.SaveDoctorReport(ctx, store.DoctorReport{At: now, Domain: "example.com", Fails: 2, Warns: 1, JSON: "{}"}); err != nil {
+		t.Fatal(err)
+	}
+	_, page = c.get("/admin")
+	for _, want := range []string{"drifted of 40 people", "the last drift sweep found 3 drifted people",
+		"2 fail", "the launch audit of example.com has 2 failing check(s)", "Needed a person", "bar &lt; 1%"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("overview lacks %q", want)
+		}
+	}
+}

@@ -17,6 +17,17 @@ type overviewView struct {
 	AlertsWired bool
 	Charts      []chart
 	Concerns    []string // what needs attention, in words; empty when healthy
+	// Share is review items per event over the last 7 days (the bar is under 1%).
+	Share  reviewShare
+	Drift  *store.DriftReport  // the latest drift sweep, nil before the first
+	Doctor *store.DoctorReport // the latest scheduled launch audit, nil before the first
+}
+
+// reviewShare is the share of events that needed a person.
+type reviewShare struct {
+	Events, Reviews int
+	Percent         float64
+	OverBar         bool
 }
 
 func (h *Handler) loadOverview(ctx context.Context) (overviewView, error) {
@@ -31,6 +42,19 @@ func (h *Handler) loadOverview(ctx context.Context) (overviewView, error) {
 	}
 	if h.alerts != nil {
 		v.Alerts = h.alerts(ctx)
+	}
+	if ev, rv, err := h.st.ReviewShare(ctx, now.Add(-7*24*time.Hour)); err == nil {
+		v.Share = reviewShare{Events: ev, Reviews: rv}
+		if ev > 0 {
+			v.Share.Percent = 100 * float64(rv) / float64(ev)
+			v.Share.OverBar = v.Share.Percent >= 1
+		}
+	}
+	if d, err := h.st.LatestDriftReport(ctx); err == nil {
+		v.Drift = &d
+	}
+	if d, err := h.st.LatestDoctorReport(ctx); err == nil {
+		v.Doctor = &d
 	}
 	var events, failures, syncMS []float64
 	var evL, failL, syncL []string
@@ -65,6 +89,15 @@ func (h *Handler) loadOverview(ctx context.Context) (overviewView, error) {
 	}
 	if len(v.Alerts) > 0 {
 		v.Concerns = append(v.Concerns, fmt.Sprintf("%d alert(s) firing", len(v.Alerts)))
+	}
+	if v.Share.OverBar {
+		v.Concerns = append(v.Concerns, fmt.Sprintf("%.1f%% of events needed a person this week (the bar is under 1%%)", v.Share.Percent))
+	}
+	if v.Drift != nil && v.Drift.Drifted > 0 {
+		v.Concerns = append(v.Concerns, fmt.Sprintf("the last drift sweep found %d drifted people", v.Drift.Drifted))
+	}
+	if v.Doctor != nil && v.Doctor.Fails > 0 {
+		v.Concerns = append(v.Concerns, fmt.Sprintf("the launch audit of %s has %d failing check(s)", v.Doctor.Domain, v.Doctor.Fails))
 	}
 	return v, nil
 }
