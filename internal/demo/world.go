@@ -79,7 +79,7 @@ log_format: json
 support: {email: "help@example.test"}
 stripe: {base_url: %q, billing_portal: true}
 circle: {base_url: %q, community_url: "https://community.example.test", requests_per_minute: 6000}
-kit: {base_url: %q, requests_per_minute: 120}
+kit: {base_url: %q, requests_per_minute: 100}
 plans:
   - id: pro
     name: Pro membership
