@@ -1,10 +1,12 @@
 package inbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/riverqueue/river"
@@ -153,9 +155,19 @@ func (in *Inbox) commit(ctx context.Context, batch []*request) {
 
 func (in *Inbox) store1(ctx context.Context, batch []*request) ([]Result, error) {
 	results := make([]Result, len(batch))
+	// Every transaction touches rows in the same order (customer, then event id), so concurrent
+	// committers on PostgreSQL wait for each other instead of deadlocking on the same person.
+	order := make([]int, len(batch))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		return cmp.Or(cmp.Compare(batch[a].ev.CustomerID, batch[b].ev.CustomerID), cmp.Compare(batch[a].ev.ID, batch[b].ev.ID))
+	})
 	err := in.store.InTx(ctx, func(tx *store.Tx) error {
 		var jobs []river.InsertManyParams
-		for i, r := range batch {
+		for _, i := range order {
+			r := batch[i]
 			ir, err := tx.IngestEvent(ctx, r.ev)
 			if err != nil {
 				return err
