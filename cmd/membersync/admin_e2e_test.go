@@ -21,11 +21,10 @@ func TestE2EAdminResyncRunsTheEngine(t *testing.T) {
 	w.deliver(stripetest.DeliveryOptions{})
 	w.settle()
 
-	out, _, err := runCmd(t, w.env(), "users", "add", "ops@example.com", "--role", "support", "--config", w.cfgFile())
-	if err != nil {
+	if _, _, err := runCmd(t, w.env(), "users", "add", "ops@example.com", "--role", "support", "--config", w.cfgFile()); err != nil {
 		t.Fatal(err)
 	}
-	out, _, err = runCmd(t, w.env(), "users", "token", "create", "ops@example.com", "--name", "e2e", "--config", w.cfgFile())
+	out, _, err := runCmd(t, w.env(), "users", "token", "create", "ops@example.com", "--name", "e2e", "--config", w.cfgFile())
 	tok := regexp.MustCompile(`mst_[A-Za-z0-9_-]+`).FindString(out)
 	if err != nil || tok == "" {
 		t.Fatal(err, out)
@@ -73,5 +72,7 @@ func TestE2EAdminResyncRunsTheEngine(t *testing.T) {
 		t.Errorf("checks: %d %s", code, body)
 	}
 	code, body = call("GET", "/api/v1/overview")
-	t.Logf("overview: %.600s", body)
+	if code != 200 || !strings.Contains(body, `"people": 1`) {
+		t.Errorf("overview: %d %.600s", code, body)
+	}
 }

@@ -304,7 +304,7 @@ func Scenarios() []Scenario {
 					return err
 				}
 				if n := len(w.Kit.SequencesOf("hana@example.com")); n > 0 {
-					return errors.New("Kit enrolled hana@example.com before her Circle access existed")
+					return errors.New("hana@example.com was enrolled in Kit before her Circle access existed")
 				}
 				w.Circle.Faults.Heal()
 				p.say("Circle is back")
