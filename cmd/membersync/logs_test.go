@@ -76,7 +76,7 @@ func TestLogsHoldNoSecretsOrEmails(t *testing.T) {
 			t.Errorf("a log line holds the raw email %s", e)
 		}
 	}
-	lines, webhookLines, syncLines := 0, 0, 0
+	lines, webhookLines, syncLines, callLines := 0, 0, 0, 0
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -93,9 +93,16 @@ func TestLogsHoldNoSecretsOrEmails(t *testing.T) {
 					t.Errorf("webhook line without %s: %s", k, sc.Text())
 				}
 			}
+		case "provider call":
+			callLines++
+			for _, k := range []string{"person_id", "action", "target", "result", "status", "attempt", "call_attempt"} {
+				if _, ok := rec[k]; !ok {
+					t.Errorf("provider call line without %s: %s", k, sc.Text())
+				}
+			}
 		case "sync", "sync incomplete":
 			syncLines++
-			for _, k := range []string{"person", "person_id", "result", "attempt", "reason"} {
+			for _, k := range []string{"person", "person_id", "action", "result", "attempt", "reason"} {
 				if _, ok := rec[k]; !ok {
 					t.Errorf("sync line without %s: %s", k, sc.Text())
 				}
@@ -105,8 +112,8 @@ func TestLogsHoldNoSecretsOrEmails(t *testing.T) {
 			}
 		}
 	}
-	if webhookLines == 0 || syncLines == 0 {
-		t.Errorf("scanned %d lines: %d webhook and %d sync lines, want some of each", lines, webhookLines, syncLines)
+	if webhookLines == 0 || syncLines == 0 || callLines == 0 {
+		t.Errorf("scanned %d lines: %d webhook, %d sync and %d provider call lines, want some of each", lines, webhookLines, syncLines, callLines)
 	}
-	t.Logf("scanned %d log lines (%d webhook, %d sync) for %d secrets and %d emails", lines, webhookLines, syncLines, len(secrets), len(emails))
+	t.Logf("scanned %d log lines (%d webhook, %d sync, %d provider call) for %d secrets and %d emails", lines, webhookLines, syncLines, callLines, len(secrets), len(emails))
 }

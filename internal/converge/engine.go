@@ -123,13 +123,13 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	if err != nil {
 		return out, err
 	}
-	j := &journal{e: e, ctx: ctx, personID: personID, attempt: attempt}
-	ctx = provider.WithObserver(ctx, j.call)
 	log := e.Log.With("person_id", personID, "reason", reason, "attempt", attempt)
 	hashed := person.Email != ""
 	if hashed {
 		log = log.With("person", identity.Hash(e.HashKey, person.Email))
 	}
+	j := &journal{e: e, ctx: ctx, personID: personID, attempt: attempt, log: log}
+	ctx = provider.WithObserver(ctx, j.call)
 
 	// 1. Billing: every Stripe customer of the person, including others with the same email.
 	customerIDs := person.CustomerIDs
@@ -161,6 +161,7 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	}
 	if !hashed && email != "" {
 		log = log.With("person", identity.Hash(e.HashKey, email))
+		j.setLog(log)
 	}
 	if merged {
 		j.add("sync", "sync", "", "merged", 0, 0, "merged into the person with the same email")
@@ -209,7 +210,7 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	if c.retry != nil {
 		e.Metrics.Sync("retry", dur)
 		j.add("sync", "sync", reason, "retry", 0, dur, c.retry.Error())
-		log.Warn("sync incomplete", "result", "retry", "actions", len(c.actions), "err", c.retry.Error())
+		log.Warn("sync incomplete", "action", "sync", "result", "retry", "actions", len(c.actions), "err", safeError(c.retry))
 		return out, e.failed(ctx, j, log, person, attempt, "", c.retry)
 	}
 	e.Store.ResolveReviews(ctx, personID, "sync_failing", "*", "membersync", "a later sync succeeded")
@@ -232,7 +233,7 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	}
 	e.Metrics.Sync(result, dur)
 	j.add("sync", "sync", reason, result, 0, dur, fmt.Sprintf("%d action(s), %d call(s)", len(c.actions), j.calls.Load()))
-	log.Info("sync", "result", result, "actions", len(c.actions), "calls", j.calls.Load(), "duration_ms", dur.Milliseconds())
+	log.Info("sync", "action", "sync", "result", result, "actions", len(c.actions), "calls", j.calls.Load(), "duration_ms", dur.Milliseconds())
 	return out, nil
 }
 

@@ -2,6 +2,8 @@ package converge
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +18,15 @@ type journal struct {
 	personID int64
 	attempt  int
 	calls    atomic.Int64 // calls may be reported from concurrent reads
+
+	mu  sync.Mutex
+	log *slog.Logger // the sync's logger, carrying the person hash once known (guarded by mu)
+}
+
+func (j *journal) setLog(l *slog.Logger) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.log = l
 }
 
 // call records one provider HTTP call (every attempt).
@@ -28,6 +39,14 @@ func (j *journal) call(c provider.Call) {
 		detail = safeError(c.Err)
 	}
 	j.addAt(c.Started, "call", c.Provider+":"+c.Operation, c.Target, result, c.Status, c.Duration, detail, c.Attempt)
+	j.mu.Lock()
+	log := j.log
+	j.mu.Unlock()
+	if log != nil {
+		// One line per call, so that a person's journey can be followed with grep on their hash.
+		log.Info("provider call", "action", c.Provider+":"+c.Operation, "target", c.Target, "result", result,
+			"status", c.Status, "call_attempt", c.Attempt, "duration_ms", c.Duration.Milliseconds())
+	}
 }
 
 func (j *journal) add(kind, action, target, result string, status int, d time.Duration, detail string) {
