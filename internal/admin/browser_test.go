@@ -144,10 +144,10 @@ func seedHistory(t *testing.T, f *fixture) {
 	t.Helper()
 	ctx := context.Background()
 	now := f.clock.Now()
-	defer func() { f.clock.t = now }()
+	defer f.clock.Set(now)
 	for i := range 48 {
 		at := now.Add(-time.Duration(47-i) * 29 * time.Minute)
-		f.clock.t = at
+		f.clock.Set(at)
 		id := fmt.Sprintf("evt_h%02d", i)
 		var res store.IngestResult
 		if err := f.st.InTx(ctx, func(tx *store.Tx) error {

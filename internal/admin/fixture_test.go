@@ -17,28 +17,11 @@ import (
 
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/entitlement"
+	"github.com/membersync/membersync/internal/provider/providertest"
 	"github.com/membersync/membersync/internal/store"
 	"github.com/membersync/membersync/internal/store/storetest"
 	"github.com/membersync/membersync/internal/web"
 )
-
-// clock is the injected time of a fixture.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // fixture is a migrated store with one person (events, a sync, grants, an open review item), an
 // operator per role, and the admin handler served over real HTTP behind web's security headers.
@@ -47,7 +30,7 @@ type fixture struct {
 	st       *store.Store
 	h        *Handler
 	srv      *httptest.Server
-	clock    *clock
+	clock    *providertest.Clock
 	personID int64
 	itemID   int64
 	eventID  string
@@ -81,7 +64,7 @@ func testConfig() *config.Config {
 func newFixture(t *testing.T, dialect string, opts ...func(*Deps)) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &fixture{t: t, st: storetest.Open(t, dialect), clock: &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	f := &fixture{t: t, st: storetest.Open(t, dialect), clock: providertest.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))}
 	f.st.Now = f.clock.Now
 	f.seed(ctx)
 	d := Deps{

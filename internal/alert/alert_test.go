@@ -15,6 +15,7 @@ import (
 
 	"github.com/membersync/membersync/internal/alert"
 	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/provider/providertest"
 	"github.com/membersync/membersync/internal/store"
 	"github.com/membersync/membersync/internal/store/storetest"
 )
@@ -22,24 +23,6 @@ import (
 const publicURL = "https://members.example.com"
 
 var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
-
-// clock is the injected time of the evaluator and the store.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
 
 func testConfig() config.AlertsConfig {
 	return config.AlertsConfig{
@@ -57,7 +40,7 @@ func testConfig() config.AlertsConfig {
 type harness struct {
 	t        *testing.T
 	st       *store.Store
-	clk      *clock
+	clk      *providertest.Clock
 	cfg      config.AlertsConfig
 	slack    *httpReceiver
 	hook     *httpReceiver
@@ -74,7 +57,7 @@ type harness struct {
 
 func newHarness(t *testing.T, dialect string) *harness {
 	t.Helper()
-	h := &harness{t: t, st: storetest.Open(t, dialect), clk: &clock{t: t0}, cfg: testConfig(),
+	h := &harness{t: t, st: storetest.Open(t, dialect), clk: providertest.NewClock(t0), cfg: testConfig(),
 		slack: newHTTPReceiver(t), hook: newHTTPReceiver(t), smtp: newSMTPServer(t, nil), done: map[string]bool{}}
 	h.st.Now = h.clk.Now
 	h.refusals = &alert.Refusals{Store: h.st, Now: h.clk.Now}
@@ -195,8 +178,8 @@ func ingest(t *testing.T, st *store.Store, id, customer string, created time.Tim
 func openReview(t *testing.T, h *harness, at time.Time, it store.ReviewItem) {
 	t.Helper()
 	now := h.clk.Now()
-	h.clk.set(at)
-	defer h.clk.set(now)
+	h.clk.Set(at)
+	defer h.clk.Set(now)
 	if _, err := h.st.OpenReview(context.Background(), it); err != nil {
 		t.Fatal(err)
 	}
@@ -310,9 +293,9 @@ func ruleCases() []ruleCase {
 			hold: func(h *harness, now time.Time) {
 				// An event a minute ago that took 5 s to converge.
 				recv := now.Add(-time.Minute)
-				h.clk.set(recv)
+				h.clk.Set(recv)
 				res := ingest(h.t, h.st, "evt_"+now.Format("150405"), "cus_slow", now)
-				h.clk.set(now)
+				h.clk.Set(now)
 				journal(h.t, h.st, store.JournalEntry{PersonID: res.PersonID, At: recv.Add(5 * time.Second), Kind: "sync", Action: "sync",
 					Target: "webhook", Result: "converged", Duration: time.Second})
 			},
@@ -327,9 +310,9 @@ func ruleCases() []ruleCase {
 			id: alert.RuleWebhookSilence,
 			hold: func(h *harness, now time.Time) {
 				if first(h, "silence") {
-					h.clk.set(t0.Add(-3 * time.Hour))
+					h.clk.Set(t0.Add(-3 * time.Hour))
 					ingest(h.t, h.st, "evt_last", "cus_A", t0.Add(-3*time.Hour))
-					h.clk.set(now)
+					h.clk.Set(now)
 					h.setLatest(t0.Add(-time.Hour))
 				}
 			},
@@ -360,7 +343,7 @@ func TestRules(t *testing.T) {
 					ev := h.evaluator()
 					step := func(at time.Time, ev *alert.Evaluator, status string) alert.Message {
 						t.Helper()
-						h.clk.set(at)
+						h.clk.Set(at)
 						tc.hold(h, at)
 						h.evaluate(ev)
 						return h.expect(status)
@@ -399,14 +382,14 @@ func TestRules(t *testing.T) {
 					}
 
 					clearAt := fired.Add(31*time.Minute + 2*time.Hour)
-					h.clk.set(clearAt)
+					h.clk.Set(clearAt)
 					tc.clear(h, clearAt)
 					h.evaluate(restarted)
 					r := h.expect(alert.StatusResolved)
 					if r.AlertID != tc.id || r.ResolvedAt == nil || !r.ResolvedAt.Equal(clearAt) {
 						t.Errorf("resolved message: %+v, want %s resolved at %v", r, tc.id, clearAt)
 					}
-					h.clk.set(clearAt.Add(time.Minute))
+					h.clk.Set(clearAt.Add(time.Minute))
 					h.evaluate(restarted)
 					h.expect("")
 					if f := restarted.Firing(context.Background()); len(f) != 0 {
@@ -455,37 +438,37 @@ func TestRulesStayQuiet(t *testing.T) {
 			h.refusals.Record("bad_envelope")
 		}, false},
 		{"refusals older than the window", func(h *harness) {
-			h.clk.set(t0.Add(-7 * time.Minute))
+			h.clk.Set(t0.Add(-7 * time.Minute))
 			h.refusals.Record("bad_signature")
-			h.clk.set(t0)
+			h.clk.Set(t0)
 		}, false},
 		{"converged in exactly the threshold; another too recent to judge", func(h *harness) {
-			h.clk.set(t0.Add(-time.Minute))
+			h.clk.Set(t0.Add(-time.Minute))
 			a := ingest(h.t, h.st, "evt_a", "cus_A", t0)
 			journal(h.t, h.st, store.JournalEntry{PersonID: a.PersonID, At: t0.Add(-time.Minute + 2*time.Second), Kind: "sync", Action: "sync", Result: "converged", Duration: time.Second})
-			h.clk.set(t0.Add(-time.Second))
+			h.clk.Set(t0.Add(-time.Second))
 			ingest(h.t, h.st, "evt_b", "cus_B", t0)
-			h.clk.set(t0)
+			h.clk.Set(t0)
 		}, false},
 		{"no webhook for 3h but Stripe has nothing newer", func(h *harness) {
-			h.clk.set(t0.Add(-3 * time.Hour))
+			h.clk.Set(t0.Add(-3 * time.Hour))
 			ingest(h.t, h.st, "evt_a", "cus_A", t0.Add(-3*time.Hour))
-			h.clk.set(t0)
+			h.clk.Set(t0)
 			h.setLatest(t0.Add(-3 * time.Hour))
 		}, true},
 		{"Stripe has newer events but the last webhook is 1h old", func(h *harness) {
-			h.clk.set(t0.Add(-time.Hour))
+			h.clk.Set(t0.Add(-time.Hour))
 			ingest(h.t, h.st, "evt_a", "cus_A", t0.Add(-time.Hour))
-			h.clk.set(t0)
+			h.clk.Set(t0)
 			h.setLatest(t0.Add(-time.Minute))
 		}, true},
 		{"a hand-built zero config takes the defaults", func(h *harness) {
 			h.cfg = config.AlertsConfig{}
 			openReview(h.t, h, t0.Add(-59*time.Minute), store.ReviewItem{PersonID: 1, Kind: "action_failed", ActionKey: "x", Reason: "r"})
-			h.clk.set(t0.Add(-time.Minute))
+			h.clk.Set(t0.Add(-time.Minute))
 			a := ingest(h.t, h.st, "evt_a", "cus_A", t0)
 			journal(h.t, h.st, store.JournalEntry{PersonID: a.PersonID, At: t0.Add(-time.Minute + time.Second), Kind: "sync", Action: "sync", Result: "converged", Duration: 100 * time.Millisecond})
-			h.clk.set(t0)
+			h.clk.Set(t0)
 		}, false},
 		{"credentials rule disabled", func(h *harness) {
 			h.cfg.Credentials.Disabled = true
@@ -505,7 +488,7 @@ func TestRulesStayQuiet(t *testing.T) {
 						times = []time.Time{t0, t0.Add(5 * time.Minute)}
 					}
 					for _, at := range times {
-						h.clk.set(at)
+						h.clk.Set(at)
 						h.evaluate(ev)
 						h.expect("")
 					}
@@ -553,7 +536,7 @@ func TestNotifierOutage(t *testing.T) {
 			}
 
 			// Delivered by one notifier: not sent again on the next pass.
-			h.clk.set(t0.Add(time.Minute))
+			h.clk.Set(t0.Add(time.Minute))
 			h.evaluate(ev)
 			if got := len(h.smtp.take()); got != 0 {
 				t.Errorf("email got %d messages on the next pass, want 0", got)
@@ -566,7 +549,7 @@ func TestNotifierOutage(t *testing.T) {
 			ev2.Notifiers = []alert.Notifier{&alert.Webhook{URL: only.URL, Secret: webhookSecret, Client: &http.Client{}}}
 			openReview(t, h, t0.Add(-2*time.Hour), store.ReviewItem{PersonID: 8, Kind: "action_failed", ActionKey: "k", Reason: "stuck"})
 			for i := range 2 {
-				h.clk.set(t0.Add(time.Duration(2+i) * time.Minute))
+				h.clk.Set(t0.Add(time.Duration(2+i) * time.Minute))
 				h.evaluate(ev2)
 				f := firing(ev2, alert.RuleReviewAge)
 				if f == nil || !f.LastSent.IsZero() || f.Notices != 0 {
@@ -577,7 +560,7 @@ func TestNotifierOutage(t *testing.T) {
 				t.Errorf("webhook stats: %+v, want 2 failures (HTTP 503)", st)
 			}
 			only.set(0, false)
-			h.clk.set(t0.Add(4 * time.Minute))
+			h.clk.Set(t0.Add(4 * time.Minute))
 			h.evaluate(ev2)
 			got := only.take()
 			if len(got) != 1 {
@@ -587,7 +570,7 @@ func TestNotifierOutage(t *testing.T) {
 			if err := json.Unmarshal(got[0].Body, &m); err != nil || m.AlertID != alert.RuleReviewAge || m.Status != alert.StatusFiring || m.Notice != 1 {
 				t.Errorf("retried message: %+v (%v), want the first review_age message", m, err)
 			}
-			h.clk.set(t0.Add(5 * time.Minute))
+			h.clk.Set(t0.Add(5 * time.Minute))
 			h.evaluate(ev2)
 			if n := len(only.take()); n != 0 {
 				t.Errorf("the pass after delivery sent %d messages, want 0", n)
@@ -644,14 +627,14 @@ func TestTwoInstancesSendOnce(t *testing.T) {
 			}
 			openReview(t, h, t0, store.ReviewItem{PersonID: 9, Kind: "credentials", ActionKey: "stripe", Reason: "rejected"})
 			both(alert.StatusFiring)
-			h.clk.set(t0.Add(time.Minute))
+			h.clk.Set(t0.Add(time.Minute))
 			both("")
-			h.clk.set(t0.Add(30 * time.Minute))
+			h.clk.Set(t0.Add(30 * time.Minute))
 			both(alert.StatusRepeat)
 			if _, err := h.st.ResolveReviews(context.Background(), 9, "credentials", "*", "test", "fixed"); err != nil {
 				t.Fatal(err)
 			}
-			h.clk.set(t0.Add(31 * time.Minute))
+			h.clk.Set(t0.Add(31 * time.Minute))
 			both(alert.StatusResolved)
 		})
 	}
@@ -671,7 +654,7 @@ func TestRefusalsKeptWhileDatabaseDown(t *testing.T) {
 			if _, err := st.Migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
-			clk := &clock{t: t0}
+			clk := providertest.NewClock(t0)
 			r := &alert.Refusals{Store: st, Now: clk.Now}
 			st.Close() // the database is gone
 			for range 3 {
@@ -687,7 +670,7 @@ func TestRefusalsKeptWhileDatabaseDown(t *testing.T) {
 			}
 			defer back.Close()
 			r.Store = back
-			clk.set(t0.Add(time.Minute))
+			clk.Set(t0.Add(time.Minute))
 			r.Record("unavailable")
 			if err := r.Flush(ctx); err != nil {
 				t.Fatal(err)

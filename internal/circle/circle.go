@@ -9,11 +9,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/membersync/membersync/internal/provider"
 )
@@ -73,45 +70,18 @@ func New(cfg Config) *Client {
 	if base == "" {
 		base = DefaultBaseURL
 	}
-	rpm := cfg.RequestsPerMinute
-	if rpm <= 0 {
-		rpm = DefaultRequestsPerMinute
-	}
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	retries := cfg.MaxRetries
-	switch {
-	case retries == 0:
-		retries = DefaultMaxRetries
-	case retries < 0:
-		retries = 0
-	}
-	maxWait := cfg.MaxWait
-	if maxWait <= 0 {
-		maxWait = DefaultMaxWait
-	}
-	var hc http.Client
-	if cfg.HTTPClient != nil {
-		hc = *cfg.HTTPClient
-	}
-	if hc.Timeout <= 0 {
-		hc.Timeout = timeout
-	}
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
+	rpm := provider.OrDefault(cfg.RequestsPerMinute, DefaultRequestsPerMinute)
 	c := &Client{token: cfg.Token}
 	token := cfg.Token
 	c.http = &provider.HTTP{
 		Provider:   providerName,
 		BaseURL:    base,
 		Header:     func(h http.Header) { h.Set("Authorization", "Bearer "+token) },
-		Client:     &hc,
-		Limiter:    rate.NewLimiter(rate.Limit(float64(rpm)/60), max(1, min(rpm/60, 10))),
-		MaxRetries: retries,
-		MaxWait:    maxWait,
-		Observer:   c.scrubbing(cfg.Observer),
+		Client:     provider.NoRedirectClient(provider.OrDefault(cfg.Timeout, DefaultTimeout), cfg.HTTPClient),
+		Limiter:    provider.NewLimiter(rpm, max(1, min(rpm/60, 10))),
+		MaxRetries: provider.Retries(cfg.MaxRetries, DefaultMaxRetries),
+		MaxWait:    provider.OrDefault(cfg.MaxWait, DefaultMaxWait),
+		Observer:   provider.Scrubbing(cfg.Observer, c.scrub),
 		Now:        cfg.Now,
 	}
 	return c
@@ -123,7 +93,10 @@ func (c *Client) do(ctx context.Context, op, target, method, path string, body a
 		Operation: op, Target: target, Method: method, Path: apiPrefix + path, Body: body,
 	})
 	if err != nil {
-		c.scrub(err)
+		var pe *provider.Error
+		if errors.As(err, &pe) {
+			c.scrub(pe)
+		}
 		return nil, err
 	}
 	return resp, nil
@@ -153,29 +126,11 @@ func malformed(op string, resp *provider.Response, err error) *provider.Error {
 	}
 }
 
-// scrubbing wraps obs so that every Call's error is scrubbed before anyone sees it. provider.HTTP
-// hands the observer the same *provider.Error that Do returns, so scrubbing here also covers callers.
-func (c *Client) scrubbing(obs provider.Observer) provider.Observer {
-	return func(call provider.Call) {
-		c.scrub(call.Err)
-		if obs != nil {
-			obs(call)
-		}
-	}
-}
-
 // scrub makes a provider error from the request loop safe to log: a transport error's URL loses its
 // query (which holds an email), the token is redacted and a Circle error body becomes its message.
 // It is idempotent, since the observer and do both apply it to the same error.
-func (c *Client) scrub(err error) {
-	var pe *provider.Error
-	if !errors.As(err, &pe) {
-		return
-	}
-	var ue *url.Error
-	if errors.As(pe.Err, &ue) && strings.ContainsRune(ue.URL, '?') {
-		pe.Err = &url.Error{Op: ue.Op, URL: withoutQuery(ue.URL), Err: ue.Err}
-	}
+func (c *Client) scrub(pe *provider.Error) {
+	provider.StripURLQuery(pe)
 	if pe.Status != 0 && strings.HasPrefix(pe.Message, "{") {
 		if s := parseError([]byte(pe.Message)).String(); s != "" {
 			pe.Message = s
@@ -190,13 +145,6 @@ func (c *Client) redact(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, c.token, "[redacted]")
-}
-
-func withoutQuery(u string) string {
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[:i]
-	}
-	return u
 }
 
 func ok(status int) bool { return status >= 200 && status < 300 }

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -73,34 +72,12 @@ func New(cfg Config) *Client {
 	if base == "" {
 		base = DefaultBaseURL
 	}
-	rpm := cfg.RequestsPerMinute
-	if rpm <= 0 {
-		rpm = DefaultRequestsPerMinute
-	}
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	retries := cfg.MaxRetries
-	switch {
-	case retries == 0:
-		retries = DefaultMaxRetries
-	case retries < 0:
-		retries = 0
-	}
-	maxWait := cfg.MaxWait
-	if maxWait <= 0 {
-		maxWait = DefaultMaxWait
-	}
-	var hc http.Client
+	rpm := provider.OrDefault(cfg.RequestsPerMinute, DefaultRequestsPerMinute)
+	timeout := provider.OrDefault(cfg.Timeout, DefaultTimeout)
 	if cfg.HTTPClient != nil {
-		hc = *cfg.HTTPClient
-	} else {
-		hc.Timeout = timeout
+		timeout = 0 // Config.Timeout is ignored when HTTPClient is set
 	}
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
-	limiter := rate.NewLimiter(rate.Limit(float64(rpm)/60), burst(rpm))
+	limiter := provider.NewLimiter(rpm, burst(rpm))
 	key := cfg.APIKey
 	return &Client{
 		limiter: limiter,
@@ -108,11 +85,11 @@ func New(cfg Config) *Client {
 			Provider:   "kit",
 			BaseURL:    base,
 			Header:     func(h http.Header) { h.Set("X-Kit-Api-Key", key) },
-			Client:     &hc,
+			Client:     provider.NoRedirectClient(timeout, cfg.HTTPClient),
 			Limiter:    limiter,
-			MaxRetries: retries,
-			MaxWait:    maxWait,
-			Observer:   redacting(cfg.Observer),
+			MaxRetries: provider.Retries(cfg.MaxRetries, DefaultMaxRetries),
+			MaxWait:    provider.OrDefault(cfg.MaxWait, DefaultMaxWait),
+			Observer:   provider.Scrubbing(cfg.Observer, provider.StripURLQuery),
 			Now:        cfg.Now,
 		},
 	}
@@ -158,30 +135,6 @@ func kitMessage(body []byte) string {
 		return strings.Join(e.Errors, "; ")
 	}
 	return provider.Snippet(body)
-}
-
-// redacting wraps obs so that a transport error's URL loses its query (which may hold an email)
-// before anyone sees it; the same *provider.Error is what Do returns, so callers get it redacted too.
-func redacting(obs provider.Observer) provider.Observer {
-	return func(call provider.Call) {
-		var pe *provider.Error
-		if errors.As(call.Err, &pe) {
-			var ue *url.Error
-			if errors.As(pe.Err, &ue) {
-				pe.Err = &url.Error{Op: ue.Op, URL: withoutQuery(ue.URL), Err: ue.Err}
-			}
-		}
-		if obs != nil {
-			obs(call)
-		}
-	}
-}
-
-func withoutQuery(u string) string {
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[:i]
-	}
-	return u
 }
 
 // emailTarget names a call that acts on an email address without revealing it: a short SHA-256 of

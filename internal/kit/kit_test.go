@@ -17,26 +17,6 @@ import (
 	"github.com/membersync/membersync/internal/provider/providertest"
 )
 
-// clock is a manual clock shared by a fake and a client.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // recorder keeps every Call a client reports.
 type recorder struct {
 	mu    sync.Mutex
@@ -58,7 +38,7 @@ func (r *recorder) all() []provider.Call {
 type env struct {
 	fake  *kittest.Server
 	kit   *Client
-	clock *clock
+	clock *providertest.Clock
 	rec   *recorder
 }
 
@@ -66,7 +46,7 @@ type env struct {
 // is set far above Kit's limit, so that only the tests about throttling meet it.
 func setup(t *testing.T, opts kittest.Options, cfg Config) *env {
 	t.Helper()
-	e := &env{clock: newClock(), rec: &recorder{}}
+	e := &env{clock: providertest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), rec: &recorder{}}
 	if opts.Now == nil {
 		opts.Now = e.clock.Now
 	}

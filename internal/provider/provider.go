@@ -1,7 +1,9 @@
 // Package provider owns what every outbound API client of membersync shares: the classification of
 // failures (retry later, configuration is wrong, can never succeed), the record of each call for the
-// journal and metrics, a token-bucket throttle, and a JSON-over-HTTP request loop with backoff.
-// The Circle, Kit and Stripe clients build on it; the sync engine decides on the Kind of an Error.
+// journal and metrics, a token-bucket throttle, a JSON-over-HTTP request loop with backoff, and the
+// pieces their constructors have in common (defaults, an HTTP client that follows no redirect, an
+// observer that scrubs errors). The Circle, Kit and Stripe clients build on it; the sync engine
+// decides on the Kind of an Error.
 package provider
 
 import (

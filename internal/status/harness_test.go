@@ -22,6 +22,7 @@ import (
 	"github.com/membersync/membersync/internal/converge"
 	"github.com/membersync/membersync/internal/kit"
 	"github.com/membersync/membersync/internal/kit/kittest"
+	"github.com/membersync/membersync/internal/provider/providertest"
 	"github.com/membersync/membersync/internal/status"
 	"github.com/membersync/membersync/internal/store"
 	"github.com/membersync/membersync/internal/store/storetest"
@@ -35,7 +36,7 @@ const signingKey = "status-test-signing-key-0123456789"
 // the test says (sync), as a worker would after the queue hands it the job.
 type world struct {
 	t      *testing.T
-	clock  *clock
+	clock  *providertest.Clock
 	stripe *stripetest.Server
 	circle *circletest.Server
 	kit    *kittest.Server
@@ -65,24 +66,6 @@ type worldOptions struct {
 	poll time.Duration
 }
 
-// clock is the shared test clock: a fixed instant that the test moves.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func newWorld(t *testing.T, opts worldOptions) *world {
 	t.Helper()
 	if opts.dialect == "" {
@@ -91,7 +74,7 @@ func newWorld(t *testing.T, opts worldOptions) *world {
 	if opts.poll == 0 {
 		opts.poll = 100 * time.Millisecond
 	}
-	w := &world{t: t, clock: &clock{t: time.Now().UTC().Truncate(time.Second)}}
+	w := &world{t: t, clock: providertest.NewClock(time.Now().UTC().Truncate(time.Second))}
 	w.stripe = stripetest.New(stripetest.Options{Now: w.clock.Now})
 	w.circle = circletest.New(circletest.Options{Now: w.clock.Now})
 	w.kit = kittest.New(kittest.Options{Now: w.clock.Now})

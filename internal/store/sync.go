@@ -57,12 +57,10 @@ const (
 	KindSequence    = "sequence"
 )
 
-// Applied returns what was confirmed for a person.
-func (s *Store) Applied(ctx context.Context, personID int64) ([]Applied, error) {
-	r, err := s.query(ctx, "SELECT person_id, provider, kind, target_id, email, remote_id, applied_at FROM applied WHERE person_id = ? ORDER BY provider, kind, target_id, email", personID)
-	if err != nil {
-		return nil, err
-	}
+const appliedCols = "person_id, provider, kind, target_id, email, remote_id, applied_at"
+
+// scanApplied reads every row of r, the answer to a query of appliedCols, and closes r.
+func scanApplied(r rows) ([]Applied, error) {
 	defer r.Close()
 	var out []Applied
 	for r.Next() {
@@ -75,6 +73,15 @@ func (s *Store) Applied(ctx context.Context, personID int64) ([]Applied, error) 
 		out = append(out, a)
 	}
 	return out, r.Err()
+}
+
+// Applied returns what was confirmed for a person.
+func (s *Store) Applied(ctx context.Context, personID int64) ([]Applied, error) {
+	r, err := s.query(ctx, "SELECT "+appliedCols+" FROM applied WHERE person_id = ? ORDER BY provider, kind, target_id, email", personID)
+	if err != nil {
+		return nil, err
+	}
+	return scanApplied(r)
 }
 
 // RecordApplied stores a confirmed grant.
@@ -97,22 +104,11 @@ func (s *Store) RemoveApplied(ctx context.Context, a Applied) error {
 
 // AppliedByTarget returns every person holding a grant (drift sweep).
 func (s *Store) AppliedByTarget(ctx context.Context, provider, kind string, targetID int64) ([]Applied, error) {
-	r, err := s.query(ctx, "SELECT person_id, provider, kind, target_id, email, remote_id, applied_at FROM applied WHERE provider = ? AND kind = ? AND target_id = ?", provider, kind, targetID)
+	r, err := s.query(ctx, "SELECT "+appliedCols+" FROM applied WHERE provider = ? AND kind = ? AND target_id = ?", provider, kind, targetID)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	var out []Applied
-	for r.Next() {
-		var a Applied
-		var at int64
-		if err := r.Scan(&a.PersonID, &a.Provider, &a.Kind, &a.TargetID, &a.Email, &a.RemoteID, &at); err != nil {
-			return nil, err
-		}
-		a.AppliedAt = fromMicros(at)
-		out = append(out, a)
-	}
-	return out, r.Err()
+	return scanApplied(r)
 }
 
 // SetIdentity records the person's normalized email and name. It fails with ErrConflict when another

@@ -8,31 +8,12 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/membersync/membersync/internal/circle/circletest"
 	"github.com/membersync/membersync/internal/provider/providertest"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func start(t *testing.T, opts circletest.Options) *circletest.Server {
 	t.Helper()
@@ -399,7 +380,7 @@ func TestFaultsWrapRoutes(t *testing.T) {
 }
 
 func TestRequestsThisMonth(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 1, 31, 23, 0, 0, 0, time.UTC)}
+	clk := providertest.NewClock(time.Date(2026, 1, 31, 23, 0, 0, 0, time.UTC))
 	s := start(t, circletest.Options{Now: clk.Now})
 	call(t, s, "GET", "/access_groups", nil)
 	call(t, s, "GET", "/access_groups", nil, "Bearer wrong")
@@ -418,7 +399,7 @@ func TestRequestsThisMonth(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := providertest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	s := start(t, circletest.Options{Now: clk.Now, RateLimit: 2, RateWindow: time.Minute})
 	for i, want := range []int{200, 200, 429} {
 		a := call(t, s, "GET", "/access_groups", nil)

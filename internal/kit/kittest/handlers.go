@@ -22,6 +22,25 @@ func (s *Server) record(r *http.Request, format string, args ...any) {
 // Guarded by s.mu.
 func (s *Server) noteAlready(r *http.Request) { s.already[r.Pattern]++ }
 
+// writePage answers the page of items that r asks for as {name: [...], "pagination": {...}}. The
+// items are sorted by key, the value a page cursor names; render turns one item into its JSON.
+func writePage[T any](w http.ResponseWriter, r *http.Request, name string, items []T, key func(T) int64, render func(T) map[string]any) {
+	keys := make([]int64, len(items))
+	for i, it := range items {
+		keys[i] = key(it)
+	}
+	lo, hi, p, err := paginate(r, keys)
+	if err != nil {
+		writeErrors(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	out := make([]map[string]any, 0, hi-lo)
+	for _, it := range items[lo:hi] {
+		out = append(out, render(it))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{name: out, "pagination": p})
+}
+
 // listSubscribers serves GET /v4/subscribers?email_address=&status=.
 func (s *Server) listSubscribers(w http.ResponseWriter, r *http.Request) {
 	status, ok := statusFilter(r)
@@ -43,20 +62,8 @@ func (s *Server) listSubscribers(w http.ResponseWriter, r *http.Request) {
 		subs = append(subs, sub)
 	}
 	sort.Slice(subs, func(i, j int) bool { return subs[i].ID < subs[j].ID })
-	keys := make([]int64, len(subs))
-	for i, sub := range subs {
-		keys[i] = sub.ID
-	}
-	lo, hi, p, err := paginate(r, keys)
-	if err != nil {
-		writeErrors(w, http.StatusUnprocessableEntity, err.Error())
-		return
-	}
-	out := make([]map[string]any, 0, hi-lo)
-	for _, sub := range subs[lo:hi] {
-		out = append(out, subscriberJSON(sub))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"subscribers": out, "pagination": p})
+	writePage(w, r, "subscribers", subs, func(sub *Subscriber) int64 { return sub.ID },
+		func(sub *Subscriber) map[string]any { return subscriberJSON(sub) })
 }
 
 // upsertSubscriber serves POST /v4/subscribers: 201 created, 200 existed (only first_name changes).
@@ -192,20 +199,9 @@ func (s *Server) subscriberTags(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].e.seq < ts[j].e.seq })
-	keys := make([]int64, len(ts))
-	for i, t := range ts {
-		keys[i] = t.e.seq
-	}
-	lo, hi, p, err := paginate(r, keys)
-	if err != nil {
-		writeErrors(w, http.StatusUnprocessableEntity, err.Error())
-		return
-	}
-	out := make([]map[string]any, 0, hi-lo)
-	for _, t := range ts[lo:hi] {
-		out = append(out, map[string]any{"id": t.tag.id, "name": t.tag.name, "tagged_at": timestamp(t.e.at)})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"tags": out, "pagination": p})
+	writePage(w, r, "tags", ts, func(t tagged) int64 { return t.e.seq }, func(t tagged) map[string]any {
+		return map[string]any{"id": t.tag.id, "name": t.tag.name, "tagged_at": timestamp(t.e.at)}
+	})
 }
 
 // listTags serves GET /v4/tags, in id order.
@@ -217,17 +213,10 @@ func (s *Server) listTags(w http.ResponseWriter, r *http.Request) {
 		keys = append(keys, id)
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	lo, hi, p, err := paginate(r, keys)
-	if err != nil {
-		writeErrors(w, http.StatusUnprocessableEntity, err.Error())
-		return
-	}
-	out := make([]map[string]any, 0, hi-lo)
-	for _, id := range keys[lo:hi] {
+	writePage(w, r, "tags", keys, func(id int64) int64 { return id }, func(id int64) map[string]any {
 		t := s.tags[id]
-		out = append(out, map[string]any{"id": t.id, "name": t.name, "created_at": timestamp(t.createdAt)})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"tags": out, "pagination": p})
+		return map[string]any{"id": t.id, "name": t.name, "created_at": timestamp(t.createdAt)}
+	})
 }
 
 // postTag serves POST /v4/tags: idempotent by name, 201 new, 200 existing.
@@ -289,20 +278,9 @@ func (s *Server) listTagSubscribers(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].e.seq < ts[j].e.seq })
-	keys := make([]int64, len(ts))
-	for i, x := range ts {
-		keys[i] = x.e.seq
-	}
-	lo, hi, p, err := paginate(r, keys)
-	if err != nil {
-		writeErrors(w, http.StatusUnprocessableEntity, err.Error())
-		return
-	}
-	out := make([]map[string]any, 0, hi-lo)
-	for _, x := range ts[lo:hi] {
-		out = append(out, subscriberJSON(x.sub, "tagged_at", timestamp(x.e.at)))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"subscribers": out, "pagination": p})
+	writePage(w, r, "subscribers", ts, func(x tagged) int64 { return x.e.seq }, func(x tagged) map[string]any {
+		return subscriberJSON(x.sub, "tagged_at", timestamp(x.e.at))
+	})
 }
 
 // tagByEmail serves POST /v4/tags/{tag_id}/subscribers {email_address}: 201 tagged, 200 already;
@@ -412,18 +390,11 @@ func (s *Server) listSequences(w http.ResponseWriter, r *http.Request) {
 		keys = append(keys, id)
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	lo, hi, p, err := paginate(r, keys)
-	if err != nil {
-		writeErrors(w, http.StatusUnprocessableEntity, err.Error())
-		return
-	}
-	out := make([]map[string]any, 0, hi-lo)
-	for _, id := range keys[lo:hi] {
+	writePage(w, r, "sequences", keys, func(id int64) int64 { return id }, func(id int64) map[string]any {
 		q := s.sequences[id]
-		out = append(out, map[string]any{"id": q.id, "name": q.name, "hold": !q.active, "repeat": false,
-			"created_at": timestamp(q.createdAt)})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"sequences": out, "pagination": p})
+		return map[string]any{"id": q.id, "name": q.name, "hold": !q.active, "repeat": false,
+			"created_at": timestamp(q.createdAt)}
+	})
 }
 
 // addToSequence serves POST /v4/sequences/{id}/subscribers {email_address}: 201 added, 200 already,

@@ -6,29 +6,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/membersync/membersync/internal/provider/providertest"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type answer struct {
 	status int
@@ -65,9 +47,9 @@ func call(t *testing.T, s *Server, method, path, body string, header ...string) 
 	return answer{resp.StatusCode, resp.Header, string(b)}
 }
 
-func start(t *testing.T, opts Options) (*Server, *clock) {
+func start(t *testing.T, opts Options) (*Server, *providertest.Clock) {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	c := providertest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	if opts.Now == nil {
 		opts.Now = c.Now
 	}

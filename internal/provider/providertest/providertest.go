@@ -1,6 +1,7 @@
 // Package providertest holds what the stateful fakes of Stripe, Circle and Kit share: fault injection
-// (forced errors for the next N calls or for a time window, latency), per-endpoint call counters and an
-// ordered log of mutations. A fake wraps its handler with Faults.Wrap and names each endpoint it serves.
+// (forced errors for the next N calls or for a time window, latency), per-endpoint call counters, an
+// ordered log of mutations, and a settable Clock that tests hand to fakes and clients alike. A fake
+// wraps its handler with Faults.Wrap and names each endpoint it serves.
 package providertest
 
 import (

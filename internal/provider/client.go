@@ -1,0 +1,77 @@
+package provider
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// OrDefault returns v when it is positive and def otherwise, the way every client's Config falls
+// back to its defaults.
+func OrDefault[T ~int | ~int64](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Retries returns how many in-process retries a Config's MaxRetries asks for: def when it is zero,
+// none when it is negative.
+func Retries(n, def int) int {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return 0
+	}
+	return n
+}
+
+// NewLimiter returns a token bucket that lets perMinute requests a minute through, burst of them at
+// once.
+func NewLimiter(perMinute, burst int) *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(float64(perMinute)/60), burst)
+}
+
+// NoRedirectClient returns a copy of base (of a zero http.Client when base is nil) whose redirect
+// policy refuses every redirect, so that requests go to the configured base URL and nowhere else.
+// When timeout is positive and the copy has no Timeout, timeout becomes its Timeout.
+func NoRedirectClient(timeout time.Duration, base *http.Client) *http.Client {
+	var hc http.Client
+	if base != nil {
+		hc = *base
+	}
+	if timeout > 0 && hc.Timeout <= 0 {
+		hc.Timeout = timeout
+	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &hc
+}
+
+// Scrubbing returns an Observer that hands the *Error of each Call to scrub before passing the Call
+// on to obs, which may be nil. HTTP gives its Observer the same *Error that Do returns, so what scrub
+// changes is also what the caller gets.
+func Scrubbing(obs Observer, scrub func(*Error)) Observer {
+	return func(call Call) {
+		var pe *Error
+		if errors.As(call.Err, &pe) {
+			scrub(pe)
+		}
+		if obs != nil {
+			obs(call)
+		}
+	}
+}
+
+// StripURLQuery removes the query, which may hold an email address, from the URL of e's transport
+// error. It is idempotent.
+func StripURLQuery(e *Error) {
+	var ue *url.Error
+	if errors.As(e.Err, &ue) && strings.ContainsRune(ue.URL, '?') {
+		e.Err = &url.Error{Op: ue.Op, URL: stripQuery(ue.URL), Err: ue.Err}
+	}
+}
