@@ -66,17 +66,17 @@ func (h *Handler) loadOverview(ctx context.Context) (overviewView, error) {
 		evL = append(evL, fmt.Sprintf("%s: %d event(s)", at, hs.Events))
 		failures = append(failures, float64(hs.Failures))
 		failL = append(failL, fmt.Sprintf("%s: %d failed sync(s)", at, hs.Failures))
-		syncMS = append(syncMS, float64(hs.AvgSync.Milliseconds()))
-		syncL = append(syncL, fmt.Sprintf("%s: %d sync(s), mean %s, max %s", at, hs.Syncs, roundDuration(hs.AvgSync), roundDuration(hs.MaxSync)))
+		syncMS = append(syncMS, float64(hs.AvgConverge.Milliseconds()))
+		syncL = append(syncL, fmt.Sprintf("%s: %d event(s) converged, mean %s, max %s", at, hs.Converged, roundDuration(hs.AvgConverge), roundDuration(hs.MaxConverge)))
 	}
 	var slowest time.Duration
 	for _, hs := range o.Hours {
-		slowest = max(slowest, hs.MaxSync)
+		slowest = max(slowest, hs.MaxConverge)
 	}
 	v.Charts = []chart{
 		newChart("Events received", fmt.Sprintf("%d in 24 h", o.EventsDay), events, evL, hours),
 		newChart("Failed syncs", fmt.Sprintf("%d in 24 h", o.FailuresDay), failures, failL, hours),
-		newChart("Time to converge (mean sync)", "slowest "+roundDuration(slowest), syncMS, syncL, hours),
+		newChart("Time to converge (event → every action confirmed)", "slowest "+roundDuration(slowest), syncMS, syncL, hours),
 	}
 	if o.FailuresHour > 0 {
 		v.Concerns = append(v.Concerns, fmt.Sprintf("%d sync(s) failed in the last hour", o.FailuresHour))
@@ -147,6 +147,10 @@ type hourJSON struct {
 	Syncs     int       `json:"syncs"`
 	AvgSyncMS int64     `json:"avg_sync_ms"`
 	MaxSyncMS int64     `json:"max_sync_ms"`
+	// Converged events and their time from receipt to every action confirmed.
+	Converged     int   `json:"converged"`
+	AvgConvergeMS int64 `json:"avg_converge_ms"`
+	MaxConvergeMS int64 `json:"max_converge_ms"`
 }
 
 func (h *Handler) apiOverview(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -169,7 +173,8 @@ func (h *Handler) apiOverview(w http.ResponseWriter, r *http.Request, p *princip
 	}
 	for _, hs := range o.Hours {
 		out.Hours = append(out.Hours, hourJSON{Start: hs.Start.UTC(), Events: hs.Events, Failures: hs.Failures, Syncs: hs.Syncs,
-			AvgSyncMS: hs.AvgSync.Milliseconds(), MaxSyncMS: hs.MaxSync.Milliseconds()})
+			AvgSyncMS: hs.AvgSync.Milliseconds(), MaxSyncMS: hs.MaxSync.Milliseconds(),
+			Converged: hs.Converged, AvgConvergeMS: hs.AvgConverge.Milliseconds(), MaxConvergeMS: hs.MaxConverge.Milliseconds()})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

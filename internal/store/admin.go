@@ -623,6 +623,11 @@ type HourStats struct {
 	Syncs    int
 	AvgSync  time.Duration // mean duration of completed syncs
 	MaxSync  time.Duration
+	// Converged counts the events whose every action was confirmed in the hour; AvgConverge and
+	// MaxConverge are their times from receipt to converged.
+	Converged   int
+	AvgConverge time.Duration
+	MaxConverge time.Duration
 }
 
 // Sync journal results the overview counts (kind "sync", action "sync").
@@ -698,6 +703,28 @@ func (s *Store) overviewHours(ctx context.Context, o *Overview) error {
 		}
 		if h := bucket(b); h != nil {
 			h.Events = n
+		}
+	}
+	r.Close()
+	if err := r.Err(); err != nil {
+		return err
+	}
+	r, err = s.query(ctx, fmt.Sprintf(`SELECT (converged_at - ?) / %d AS b, COUNT(*),
+			CAST(COALESCE(SUM(converged_at - received_at), 0) AS BIGINT), COALESCE(MAX(converged_at - received_at), 0)
+		FROM stripe_events WHERE converged_at >= ? GROUP BY b`, hour), from, from)
+	if err != nil {
+		return err
+	}
+	for r.Next() {
+		var b, sum, mx int64
+		var n int
+		if err := r.Scan(&b, &n, &sum, &mx); err != nil {
+			r.Close()
+			return err
+		}
+		if h := bucket(b); h != nil && n > 0 {
+			h.Converged, h.MaxConverge = n, time.Duration(mx)*time.Microsecond
+			h.AvgConverge = time.Duration(sum/int64(n)) * time.Microsecond
 		}
 	}
 	r.Close()

@@ -96,7 +96,8 @@ func (s *Store) MarkEventsProcessed(ctx context.Context, personID int64, upTo ti
 		if err := r.Err(); err != nil {
 			return err
 		}
-		_, err = tx.exec(ctx, "UPDATE stripe_events SET state = ? WHERE person_id = ? AND state = ? AND received_at <= ?", EventProcessed, personID, EventQueued, micros(upTo))
+		_, err = tx.exec(ctx, "UPDATE stripe_events SET state = ?, converged_at = ? WHERE person_id = ? AND state = ? AND received_at <= ?",
+			EventProcessed, micros(s.now()), personID, EventQueued, micros(upTo))
 		return err
 	})
 	return out, err

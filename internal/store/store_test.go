@@ -178,3 +178,26 @@ func TestJournal(t *testing.T) {
 		}
 	})
 }
+
+// Time to converge is recorded per event when a sync confirms every action, and the overview charts it.
+func TestConvergedEventsInOverview(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 29, 12, 30, 0, 0, time.UTC)
+		st.Now = func() time.Time { return now }
+		r := ingest(t, st, event("evt_c1", "cus_C"))
+		now = now.Add(2 * time.Second)
+		received, err := st.MarkEventsProcessed(ctx, r.PersonID, now.Add(-time.Second))
+		if err != nil || len(received) != 1 {
+			t.Fatalf("MarkEventsProcessed: %v, %v", received, err)
+		}
+		o, err := st.Overview(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := o.Hours[len(o.Hours)-1]
+		if h.Converged != 1 || h.AvgConverge != 2*time.Second || h.MaxConverge != 2*time.Second {
+			t.Errorf("last hour: %d converged, mean %v, max %v; want 1, 2s, 2s", h.Converged, h.AvgConverge, h.MaxConverge)
+		}
+	})
+}
