@@ -215,6 +215,24 @@ func ruleCases() []ruleCase {
 	}
 	return []ruleCase{
 		{
+			id: alert.RuleDrift,
+			hold: func(h *harness, now time.Time) {
+				if first(h, "drift") {
+					openReview(h.t, h, now, store.ReviewItem{Kind: "drift_detected", ActionKey: "sweep",
+						Reason: "the drift sweep found 12 drifted people and 0 unknown members (threshold 10)"})
+				}
+			},
+			clear: func(h *harness, now time.Time) {
+				if _, err := h.st.ResolveReviews(context.Background(), 0, "drift_detected", "*", "test", "repaired"); err != nil {
+					h.t.Fatal(err)
+				}
+			},
+			title:    "Drift between billing and Circle/Kit",
+			detail:   []string{"The drift sweep found 12 drifted people", "membersync reconcile"},
+			link:     "/admin",
+			affected: -1,
+		},
+		{
 			id: alert.RuleWebhookFailures,
 			hold: func(h *harness, now time.Time) {
 				h.refusals.Record("bad_signature")

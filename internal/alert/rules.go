@@ -19,7 +19,13 @@ const (
 	RuleCredentials     = "credentials"
 	RuleConvergeP95     = "converge_p95"
 	RuleWebhookSilence  = "webhook_silence"
+	// RuleDrift fires while the scheduled drift sweep reported more drifted people than the threshold
+	// (or did not complete): open review items of kind drift_detected or drift_sweep.
+	RuleDrift = "drift"
 )
+
+// driftKinds are the review items the drift sweep opens.
+var driftKinds = []string{"drift_detected", "drift_sweep"}
 
 // Admin pages the messages link to.
 const (
@@ -65,7 +71,29 @@ func (e *Evaluator) rules() []rule {
 		{name: RuleCredentials, disabled: c.Credentials.Disabled, check: e.credentials},
 		{name: RuleConvergeP95, disabled: c.ConvergeP95.Disabled, check: e.convergeP95},
 		{name: RuleWebhookSilence, disabled: c.WebhookSilence.Disabled || e.LatestStripeEvent == nil, hold: silenceHold, check: e.webhookSilence},
+		{name: RuleDrift, check: e.drift},
 	}
+}
+
+// drift reports what the last scheduled drift sweep found, as soon as it opened its review item.
+func (e *Evaluator) drift(ctx context.Context, now time.Time) ([]finding, error) {
+	items, err := e.Store.Reviews(ctx, "open", 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, it := range items {
+		if !slices.Contains(driftKinds, it.Kind) {
+			continue
+		}
+		return []finding{{
+			title:    "Drift between billing and Circle/Kit",
+			detail:   upperFirst(redact(it.Reason)) + ". See the drift sweep on the overview and run `membersync reconcile` for the list.",
+			since:    it.CreatedAt,
+			affected: -1,
+			link:     e.link(pageOverview),
+		}}, nil
+	}
+	return nil, nil
 }
 
 // refusalHints say what each refusal code means and what to do.
