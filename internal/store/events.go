@@ -59,9 +59,19 @@ func (tx *Tx) IngestEvent(ctx context.Context, ev Event) (IngestResult, error) {
 	if ev.Source == "" {
 		ev.Source = "webhook"
 	}
-	n, err := tx.exec(ctx, `INSERT INTO stripe_events (id, type, customer_id, created, livemode, api_version, received_at, source, state, payload)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		ev.ID, ev.Type, ev.CustomerID, ev.Created.Unix(), ev.Livemode, ev.APIVersion, micros(tx.s.now()), ev.Source, state, string(ev.Payload))
+	// The person is resolved first so that the event row is written once, already linked. A duplicate
+	// delivery finds the customer its first delivery linked, so this never creates a person for one.
+	var pid int64
+	var created bool
+	if state == EventQueued {
+		var err error
+		if pid, created, err = tx.PersonForCustomer(ctx, ev.CustomerID); err != nil {
+			return IngestResult{}, err
+		}
+	}
+	n, err := tx.exec(ctx, `INSERT INTO stripe_events (id, type, customer_id, person_id, created, livemode, api_version, received_at, source, state, payload)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		ev.ID, ev.Type, ev.CustomerID, pid, ev.Created.Unix(), ev.Livemode, ev.APIVersion, micros(tx.s.now()), ev.Source, state, string(ev.Payload))
 	if err != nil {
 		return IngestResult{}, fmt.Errorf("storing event %s: %w", ev.ID, err)
 	}
@@ -71,13 +81,6 @@ func (tx *Tx) IngestEvent(ctx context.Context, ev Event) (IngestResult, error) {
 	res := IngestResult{State: state, NeedsResolve: state == EventUnresolved}
 	if state != EventQueued {
 		return res, nil
-	}
-	pid, created, err := tx.PersonForCustomer(ctx, ev.CustomerID)
-	if err != nil {
-		return IngestResult{}, err
-	}
-	if _, err := tx.exec(ctx, "UPDATE stripe_events SET person_id = ? WHERE id = ?", pid, ev.ID); err != nil {
-		return IngestResult{}, fmt.Errorf("linking event %s: %w", ev.ID, err)
 	}
 	need := created
 	if !created {
