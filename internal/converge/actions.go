@@ -61,7 +61,7 @@ func (c *converger) fail(prov, key string, err error) {
 			snooze = max(pe.RetryAfter, c.e.rateLimitSnooze())
 		}
 		if c.retry == nil {
-			c.retry = &errRetry{err: err, snooze: snooze, retryable: true}
+			c.retry = &errRetry{err: err, snooze: snooze}
 		} else if snooze == 0 {
 			c.retry.snooze = 0 // a real failure among them: retry with backoff
 		}
@@ -88,21 +88,8 @@ func (c *converger) circle() {
 			_ = c.e.Store.RemoveApplied(c.ctx, a)
 			continue
 		}
-		key := fmt.Sprintf("circle:remove_access_group:%d", a.TargetID)
-		if c.blocked[key] {
-			c.partial = true
-			continue
-		}
-		if err := c.e.Circle.RemoveFromAccessGroup(c.ctx, a.TargetID, a.Email); err != nil {
-			c.fail("circle", key, err)
-			c.circleDown = c.circleDown || provider.Retryable(err)
-			continue
-		}
-		if err := c.e.Store.RemoveApplied(c.ctx, a); err != nil {
-			c.fail("store", key, err)
-			continue
-		}
-		c.did(key)
+		c.revoke("circle", fmt.Sprintf("circle:remove_access_group:%d", a.TargetID), a,
+			func() error { return c.e.Circle.RemoveFromAccessGroup(c.ctx, a.TargetID, a.Email) })
 	}
 	if len(want) == 0 || c.email == "" {
 		return
@@ -116,7 +103,7 @@ func (c *converger) circle() {
 	if len(missing) == 0 {
 		return
 	}
-	if c.person.CircleMemberID == 0 || !c.circleMemberIsCurrent() {
+	if c.person.CircleMemberID == 0 || !c.remoteIsCurrent(store.ProviderCircle, c.person.CircleMemberID) {
 		key := "circle:create_member"
 		if c.blocked[key] {
 			c.partial = true
@@ -138,35 +125,10 @@ func (c *converger) circle() {
 		}
 	}
 	for _, g := range missing {
-		key := fmt.Sprintf("circle:add_access_group:%d", g)
-		if c.blocked[key] {
-			c.partial = true
-			continue
-		}
-		if err := c.e.Circle.AddToAccessGroup(c.ctx, g, c.email); err != nil {
-			c.fail("circle", key, err)
-			c.circleDown = c.circleDown || provider.Retryable(err)
-			continue
-		}
 		a := store.Applied{PersonID: c.person.ID, Provider: store.ProviderCircle, Kind: store.KindAccessGroup, TargetID: g, Email: c.email, RemoteID: c.person.CircleMemberID}
-		if err := c.e.Store.RecordApplied(c.ctx, a); err != nil {
-			c.fail("store", key, err)
-			continue
-		}
-		c.applied = append(c.applied, a)
-		c.did(key)
+		c.grant("circle", fmt.Sprintf("circle:add_access_group:%d", g), a,
+			func() error { return c.e.Circle.AddToAccessGroup(c.ctx, g, c.email) })
 	}
-}
-
-// circleMemberIsCurrent reports whether the recorded member id was found for the current email: an
-// email change needs the member of the new email.
-func (c *converger) circleMemberIsCurrent() bool {
-	for _, a := range c.applied {
-		if a.Provider == store.ProviderCircle && a.RemoteID == c.person.CircleMemberID {
-			return a.Email == c.email
-		}
-	}
-	return true
 }
 
 // granted reports whether every access group of an entitled plan is confirmed in Circle for the
@@ -216,20 +178,8 @@ func (c *converger) kit() {
 			_ = c.e.Store.RemoveApplied(c.ctx, a)
 			continue
 		}
-		key := fmt.Sprintf("kit:untag:%d", a.TargetID)
-		if c.blocked[key] {
-			c.partial = true
-			continue
-		}
-		if err := c.e.Kit.UntagSubscriber(c.ctx, a.TargetID, a.RemoteID); err != nil {
-			c.fail("kit", key, err)
-			continue
-		}
-		if err := c.e.Store.RemoveApplied(c.ctx, a); err != nil {
-			c.fail("store", key, err)
-			continue
-		}
-		c.did(key)
+		c.revoke("kit", fmt.Sprintf("kit:untag:%d", a.TargetID), a,
+			func() error { return c.e.Kit.UntagSubscriber(c.ctx, a.TargetID, a.RemoteID) })
 	}
 	var addTags []int64
 	for t := range wantTags {
@@ -252,7 +202,7 @@ func (c *converger) kit() {
 		return
 	}
 	// Kit v4 tags only existing subscribers: upsert first.
-	if c.person.KitSubscriberID == 0 || !c.kitSubscriberIsCurrent() {
+	if c.person.KitSubscriberID == 0 || !c.remoteIsCurrent(store.ProviderKit, c.person.KitSubscriberID) {
 		key := "kit:upsert_subscriber"
 		if c.blocked[key] {
 			c.partial = true
@@ -273,46 +223,64 @@ func (c *converger) kit() {
 		}
 	}
 	for _, t := range addTags {
-		key := fmt.Sprintf("kit:tag:%d", t)
-		if c.blocked[key] {
-			c.partial = true
-			continue
-		}
-		if _, err := c.e.Kit.TagSubscriber(c.ctx, t, c.email); err != nil {
-			c.fail("kit", key, err)
-			continue
-		}
 		a := store.Applied{PersonID: c.person.ID, Provider: store.ProviderKit, Kind: store.KindTag, TargetID: t, Email: c.email, RemoteID: c.person.KitSubscriberID}
-		if err := c.e.Store.RecordApplied(c.ctx, a); err != nil {
-			c.fail("store", key, err)
-			continue
-		}
-		c.applied = append(c.applied, a)
-		c.did(key)
+		c.grant("kit", fmt.Sprintf("kit:tag:%d", t), a, func() error {
+			_, err := c.e.Kit.TagSubscriber(c.ctx, t, c.email)
+			return err
+		})
 	}
 	for _, s := range addSeqs {
-		key := fmt.Sprintf("kit:add_to_sequence:%d", s.SequenceID)
-		if c.blocked[key] {
-			c.partial = true
-			continue
-		}
-		if _, err := c.e.Kit.AddToSequence(c.ctx, s.SequenceID, c.email); err != nil {
-			c.fail("kit", key, err)
-			continue
-		}
 		a := store.Applied{PersonID: c.person.ID, Provider: store.ProviderKit, Kind: store.KindSequence, TargetID: s.SequenceID, Email: c.email, RemoteID: c.person.KitSubscriberID}
-		if err := c.e.Store.RecordApplied(c.ctx, a); err != nil {
-			c.fail("store", key, err)
-			continue
-		}
-		c.applied = append(c.applied, a)
-		c.did(key)
+		c.grant("kit", fmt.Sprintf("kit:add_to_sequence:%d", s.SequenceID), a, func() error {
+			_, err := c.e.Kit.AddToSequence(c.ctx, s.SequenceID, c.email)
+			return err
+		})
 	}
 }
 
-func (c *converger) kitSubscriberIsCurrent() bool {
+// revoke removes one confirmed grant through call, then forgets it; a failure is classified and the
+// grant stays recorded, so the next sync tries again.
+func (c *converger) revoke(prov, key string, a store.Applied, call func() error) {
+	if c.blocked[key] {
+		c.partial = true
+		return
+	}
+	if err := call(); err != nil {
+		c.fail(prov, key, err)
+		c.circleDown = c.circleDown || (prov == "circle" && provider.Retryable(err))
+		return
+	}
+	if err := c.e.Store.RemoveApplied(c.ctx, a); err != nil {
+		c.fail("store", key, err)
+		return
+	}
+	c.did(key)
+}
+
+// grant applies one grant through call and records it only once the provider confirmed it.
+func (c *converger) grant(prov, key string, a store.Applied, call func() error) {
+	if c.blocked[key] {
+		c.partial = true
+		return
+	}
+	if err := call(); err != nil {
+		c.fail(prov, key, err)
+		c.circleDown = c.circleDown || (prov == "circle" && provider.Retryable(err))
+		return
+	}
+	if err := c.e.Store.RecordApplied(c.ctx, a); err != nil {
+		c.fail("store", key, err)
+		return
+	}
+	c.applied = append(c.applied, a)
+	c.did(key)
+}
+
+// remoteIsCurrent reports whether the recorded Circle member or Kit subscriber id was found for the
+// current email: after an email change the remote record of the new email is needed.
+func (c *converger) remoteIsCurrent(prov string, remoteID int64) bool {
 	for _, a := range c.applied {
-		if a.Provider == store.ProviderKit && a.RemoteID == c.person.KitSubscriberID {
+		if a.Provider == prov && a.RemoteID == remoteID {
 			return a.Email == c.email
 		}
 	}

@@ -102,9 +102,8 @@ type Outcome struct {
 
 // errRetry carries a retryable failure and the longest wait a provider asked for.
 type errRetry struct {
-	err       error
-	snooze    time.Duration // >0 when only rate limits failed: snooze without burning an attempt
-	retryable bool
+	err    error
+	snooze time.Duration // >0 when only rate limits failed: snooze without burning an attempt
 }
 
 func (e *errRetry) Error() string { return e.err.Error() }
@@ -266,12 +265,12 @@ func (e *Engine) failed(ctx context.Context, j *journal, log *slog.Logger, perso
 			Reason: fmt.Sprintf("the sync has failed %d times and keeps retrying", attempt), LastError: safeError(err)})
 	}
 	if rerr != nil && rerr.snooze > 0 {
-		return &errRetry{err: err, snooze: rerr.snooze, retryable: true}
+		return &errRetry{err: err, snooze: rerr.snooze}
 	}
 	if kind == provider.RateLimited {
-		return &errRetry{err: err, snooze: e.rateLimitSnooze(), retryable: true}
+		return &errRetry{err: err, snooze: e.rateLimitSnooze()}
 	}
-	return &errRetry{err: err, retryable: true}
+	return &errRetry{err: err}
 }
 
 func (e *Engine) review(ctx context.Context, j *journal, it store.ReviewItem) {

@@ -493,7 +493,7 @@ func (s *Store) SearchPeople(ctx context.Context, query string, limit int) ([]Pe
 	for _, p := range out {
 		ids = append(ids, p.ID)
 	}
-	cr, err := s.query(ctx, "SELECT person_id, id FROM customers WHERE person_id IN (?"+repeat(",?", len(ids)-1)+") ORDER BY id", ids...)
+	cr, err := s.query(ctx, "SELECT person_id, id FROM customers WHERE person_id IN (?"+strings.Repeat(",?", len(ids)-1)+") ORDER BY id", ids...)
 	if err != nil {
 		return nil, fmt.Errorf("reading customers: %w", err)
 	}

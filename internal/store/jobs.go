@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // JobCount returns how many River jobs of a kind exist in the given states (all states when none).
@@ -10,7 +11,7 @@ func (s *Store) JobCount(ctx context.Context, kind string, states ...string) (in
 	query := "SELECT COUNT(*) FROM river_job WHERE kind = ?"
 	args := []any{kind}
 	if len(states) > 0 {
-		query += " AND state IN (?" + repeat(",?", len(states)-1) + ")"
+		query += " AND state IN (?" + strings.Repeat(",?", len(states)-1) + ")"
 		for _, st := range states {
 			args = append(args, st)
 		}
@@ -18,14 +19,6 @@ func (s *Store) JobCount(ctx context.Context, kind string, states ...string) (in
 	var n int
 	err := s.queryRow(ctx, query, args...).Scan(&n)
 	return n, err
-}
-
-func repeat(s string, n int) string {
-	out := ""
-	for range n {
-		out += s
-	}
-	return out
 }
 
 // Settled reports whether every person's last sync covers every trigger they received and no job
