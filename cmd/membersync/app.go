@@ -140,9 +140,15 @@ func (w *alertsWorker) Work(ctx context.Context, _ *river.Job[queue.AlertsArgs])
 // more drifted people than the threshold, or could not complete.
 func (a *app) driftReported(rep drift.Report) {
 	ctx := context.Background()
+	var err error
+	defer func() {
+		if err != nil {
+			a.log.Error("recording the drift sweep's review item", "err", err)
+		}
+	}()
 	switch {
 	case rep.Status != "complete":
-		_, _ = a.store.OpenReview(ctx, store.ReviewItem{Kind: "drift_sweep", ActionKey: "sweep",
+		_, err = a.store.OpenReview(ctx, store.ReviewItem{Kind: "drift_sweep", ActionKey: "sweep",
 			Reason: "the scheduled drift sweep did not complete: " + rep.Status, LastError: rep.Error})
 	case rep.Drifted+rep.Unknown > a.cfg.Reconcile.AlertThreshold:
 		reason := fmt.Sprintf("the drift sweep found %d drifted people and %d unknown members (threshold %d)",
@@ -150,6 +156,6 @@ func (a *app) driftReported(rep drift.Report) {
 		if rep.Repaired > 0 {
 			reason += fmt.Sprintf("; syncs were enqueued for %d of them", rep.Repaired)
 		}
-		_, _ = a.store.OpenReview(ctx, store.ReviewItem{Kind: "drift_detected", ActionKey: "sweep", Reason: reason})
+		_, err = a.store.OpenReview(ctx, store.ReviewItem{Kind: "drift_detected", ActionKey: "sweep", Reason: reason})
 	}
 }

@@ -85,8 +85,10 @@ func (w *doctorWorker) Work(ctx context.Context, _ *river.Job[queue.DoctorArgs])
 	}
 	detail := "The scheduled launch audit of " + dc.Domain + " found checks that newly fail:\n- " + strings.Join(fresh, "\n- ") +
 		"\nRun `membersync doctor --domain " + dc.Domain + "` for the fixes."
-	_, _ = w.store.OpenReview(ctx, store.ReviewItem{Kind: "doctor_failure", ActionKey: dc.Domain,
-		Reason: fmt.Sprintf("the launch audit found %d newly failing check(s)", len(fresh)), LastError: strings.Join(fresh, "; ")})
+	if _, err := w.store.OpenReview(ctx, store.ReviewItem{Kind: "doctor_failure", ActionKey: dc.Domain,
+		Reason: fmt.Sprintf("the launch audit found %d newly failing check(s)", len(fresh)), LastError: strings.Join(fresh, "; ")}); err != nil {
+		return err
+	}
 	msg := alert.Message{AlertID: "doctor", Rule: "doctor", Status: alert.StatusFiring,
 		Title:  fmt.Sprintf("Launch audit of %s: %d check(s) newly failing", dc.Domain, len(fresh)),
 		Detail: detail, Since: now, Affected: -1, Link: w.cfg.PublicURL + "/admin", Notice: 1, SentAt: now}

@@ -85,7 +85,9 @@ func (c *converger) circle() {
 		}
 		if !slices.Contains(managed, a.TargetID) && a.TargetID != 0 {
 			// A group no plan manages any more: forget it, never touch it.
-			_ = c.e.Store.RemoveApplied(c.ctx, a)
+			if err := c.e.Store.RemoveApplied(c.ctx, a); err != nil {
+				c.fail("store", "forget_unmanaged", err)
+			}
 			continue
 		}
 		c.revoke("circle", fmt.Sprintf("circle:remove_access_group:%d", a.TargetID), a,
@@ -175,7 +177,9 @@ func (c *converger) kit() {
 			continue
 		}
 		if !slices.Contains(c.desired.ManagedTags, a.TargetID) {
-			_ = c.e.Store.RemoveApplied(c.ctx, a)
+			if err := c.e.Store.RemoveApplied(c.ctx, a); err != nil {
+				c.fail("store", "forget_unmanaged", err)
+			}
 			continue
 		}
 		c.revoke("kit", fmt.Sprintf("kit:untag:%d", a.TargetID), a,

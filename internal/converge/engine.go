@@ -212,7 +212,9 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 		log.Warn("sync incomplete", "action", "sync", "result", "retry", "actions", len(c.actions), "err", safeError(c.retry))
 		return out, e.failed(ctx, j, log, person, attempt, "", c.retry)
 	}
-	e.Store.ResolveReviews(ctx, personID, "sync_failing", "*", "membersync", "a later sync succeeded")
+	if _, err := e.Store.ResolveReviews(ctx, personID, "sync_failing", "*", "membersync", "a later sync succeeded"); err != nil {
+		return out, err
+	}
 	if err := e.Store.FinishSync(ctx, personID, gen); err != nil {
 		return out, err
 	}
@@ -331,7 +333,9 @@ func (e *Engine) resolveIdentity(ctx context.Context, j *journal, p *store.Perso
 	}
 	if email == p.Email {
 		if name != p.Name && name != "" {
-			_ = e.Store.SetIdentity(ctx, p.ID, email, name)
+			if err := e.Store.SetIdentity(ctx, p.ID, email, name); err != nil {
+				return "", "", false, err
+			}
 			p.Name = name
 		}
 		return email, name, false, nil
@@ -384,7 +388,9 @@ func (e *Engine) resolveIdentity(ctx context.Context, j *journal, p *store.Perso
 	}
 	if p.Email != "" {
 		j.add("sync", "email_changed", "", "updated", 0, 0, "the customer's email changed in Stripe; access follows the new email")
-		e.Store.ResolveReviews(ctx, p.ID, "email_conflict", "*", "membersync", "the email settled")
+		if _, err := e.Store.ResolveReviews(ctx, p.ID, "email_conflict", "*", "membersync", "the email settled"); err != nil {
+			return "", "", false, err
+		}
 	}
 	p.Email, p.Name = email, name
 	return email, name, false, nil
