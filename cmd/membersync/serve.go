@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/membersync/membersync/internal/admin"
+	"github.com/membersync/membersync/internal/clientip"
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/inbox"
 	"github.com/membersync/membersync/internal/metrics"
@@ -77,6 +78,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	queueRunning.Store(true)
 	go a.refusals.Run(workCtx, 10*time.Second, log.With("component", "alerts"))
 
+	clients, err := clientip.New(cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("trusted_proxies: %w", err)
+	}
 	in := inbox.New(st, q, log.With("component", "inbox"))
 	inboxDone := make(chan struct{})
 	inboxCtx, stopInbox := context.WithCancel(context.WithoutCancel(ctx))
@@ -89,7 +94,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 	resync := func(ctx context.Context, pid int64, reason string) error { return enqueueSync(ctx, st, q, pid, reason) }
 	pages := status.New(status.Deps{Store: st, Billing: a.billing, Config: cfg, Log: log.With("component", "status"),
-		Now: opts.app.now, Resync: resync})
+		Now: opts.app.now, Resync: resync, ClientAddr: clients.Addr})
 	srv := &web.Server{
 		Inbox:        in,
 		Verifier:     &inbox.Verifier{Secrets: cfg.Secrets.StripeWebhookSecrets},
@@ -97,7 +102,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		Log:          log,
 		Metrics:      m,
 		MetricsToken: metricsToken,
-		Mounts:       []web.Mounter{pages, newAdmin(a, cfg, log)},
+		Mounts:       []web.Mounter{pages, newAdmin(a, cfg, log, clients)},
 		Refusals:     a.refusals,
 		Ready: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
@@ -173,8 +178,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 }
 
 // newAdmin builds the operator UI and API on the app.
-func newAdmin(a *app, cfg *config.Config, log *slog.Logger) *admin.Handler {
-	return admin.New(admin.Deps{Store: a.store, Config: cfg, Log: log.With("component", "admin"),
+func newAdmin(a *app, cfg *config.Config, log *slog.Logger, clients *clientip.Resolver) *admin.Handler {
+	return admin.New(admin.Deps{Store: a.store, Config: cfg, Log: log.With("component", "admin"), ClientAddr: clients.Addr,
 		Secure: strings.HasPrefix(cfg.PublicURL, "https://"),
 		Resync: func(ctx context.Context, id int64, reason string) error {
 			return enqueueSync(ctx, a.store, a.queue, id, reason)

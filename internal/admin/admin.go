@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/membersync/membersync/internal/clientip"
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/store"
 )
@@ -95,6 +96,9 @@ type Deps struct {
 	Alerts func(ctx context.Context) []FiringAlert
 	Log    *slog.Logger
 	Now    func() time.Time
+	// ClientAddr names the client of a request for sign-in throttling and the log; nil means the
+	// host of RemoteAddr. Pass a clientip.Resolver's Addr so that trusted proxies are seen through.
+	ClientAddr func(r *http.Request) string
 	// Secure marks cookies Secure (the public URL is https).
 	Secure bool
 	// IdleTimeout ends a session unused this long (default 1 hour); SessionLifetime ends any
@@ -124,6 +128,7 @@ type Handler struct {
 	alerts  func(ctx context.Context) []FiringAlert
 	log     *slog.Logger
 	now     func() time.Time
+	addr    func(r *http.Request) string
 	secure  bool
 	idle    time.Duration
 	maxLife time.Duration
@@ -135,12 +140,15 @@ type Handler struct {
 // New builds the handler.
 func New(d Deps) *Handler {
 	h := &Handler{st: d.Store, cfg: d.Config, resync: d.Resync, check: d.CheckConnections, alerts: d.Alerts,
-		log: d.Log, now: d.Now, secure: d.Secure, idle: d.IdleTimeout, maxLife: d.SessionLifetime}
+		log: d.Log, now: d.Now, addr: d.ClientAddr, secure: d.Secure, idle: d.IdleTimeout, maxLife: d.SessionLifetime}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	if h.addr == nil {
+		h.addr = (*clientip.Resolver)(nil).Addr
 	}
 	if h.idle <= 0 {
 		h.idle = DefaultIdleTimeout

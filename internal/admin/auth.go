@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -287,7 +286,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, _ *principal) er
 	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("login_csrf"))) != 1 || c.Value == "" {
 		return h.renderLogin(w, r, http.StatusForbidden, email, next, "This form expired. Sign in again.")
 	}
-	accountKey, addrKey := "account:"+email, "addr:"+clientAddr(r)
+	accountKey, addrKey := "account:"+email, "addr:"+h.addr(r)
 	since := now.Add(-ThrottleWindow)
 	for _, k := range []struct {
 		key   string
@@ -299,7 +298,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, _ *principal) er
 		}
 		if n >= k.limit {
 			wait := oldest.Add(ThrottleWindow).Sub(now)
-			h.log.Warn("admin: sign-in throttled", "by", strings.SplitN(k.key, ":", 2)[0], "addr", clientAddr(r))
+			h.log.Warn("admin: sign-in throttled", "by", strings.SplitN(k.key, ":", 2)[0], "addr", h.addr(r))
 			w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 			return h.renderLogin(w, r, http.StatusTooManyRequests, email, next,
 				fmt.Sprintf("Too many failed sign-ins. Try again in %s.", roundUpMinutes(wait)))
@@ -316,7 +315,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, _ *principal) er
 		if err := h.st.RecordLoginFailure(ctx, []string{accountKey, addrKey}, now, now.Add(-ThrottleWindow)); err != nil {
 			return err
 		}
-		h.log.Warn("admin: sign-in failed", "addr", clientAddr(r))
+		h.log.Warn("admin: sign-in failed", "addr", h.addr(r))
 		return h.renderLogin(w, r, http.StatusUnauthorized, email, next, "Email or password is not right.")
 	}
 	if err := h.st.ClearLoginFailures(ctx, accountKey); err != nil {
@@ -369,16 +368,6 @@ func safeNext(next string) string {
 	}
 	u.Path, u.RawPath = p, ""
 	return u.RequestURI()
-}
-
-// clientAddr is the address a request came from (the proxy's, behind one: throttling then counts
-// per proxy, which errs on the side of refusing).
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func roundUpMinutes(d time.Duration) string {

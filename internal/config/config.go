@@ -15,6 +15,10 @@ type Config struct {
 	PublicURL string `yaml:"public_url"`
 	// DatabaseURL is "sqlite:PATH" (default "sqlite:membersync.db") or "postgres://…".
 	DatabaseURL string `yaml:"database_url"`
+	// TrustedProxies are the CIDRs of the reverse proxies in front of membersync (empty by default).
+	// Only a request whose TCP peer is in one of them has its client address read from
+	// Forwarded / X-Forwarded-For / CF-Connecting-IP; every other request is counted by its peer.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// LogFormat is "json" (default) or "text".
 	LogFormat string `yaml:"log_format"`
 	// Support is how customers reach a person (shown on status pages).

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/membersync/membersync/internal/clientip"
 )
 
 // DefaultPath is the config file read when neither --config nor MEMBERSYNC_CONFIG names one.
@@ -276,6 +278,11 @@ func (c *Config) Validate() Problems {
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			add("metrics.listen: %q is not host:port", c.Metrics.Listen)
+		}
+	}
+	for i, cidr := range c.TrustedProxies {
+		if _, err := clientip.ParsePrefix(cidr); err != nil {
+			add("trusted_proxies[%d]: %v", i, err)
 		}
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
