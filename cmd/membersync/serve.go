@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/membersync/membersync/internal/clientip"
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/inbox"
+	"github.com/membersync/membersync/internal/mail"
 	"github.com/membersync/membersync/internal/metrics"
 	"github.com/membersync/membersync/internal/provider"
 	"github.com/membersync/membersync/internal/status"
@@ -94,7 +96,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 	resync := func(ctx context.Context, pid int64, reason string) error { return enqueueSync(ctx, st, q, pid, reason) }
 	pages := status.New(status.Deps{Store: st, Billing: a.billing, Config: cfg, Log: log.With("component", "status"),
-		Now: opts.app.now, Resync: resync, ClientAddr: clients.Addr})
+		Now: opts.app.now, Resync: resync, ClientAddr: clients.Addr, Mailer: customerMailer(cfg)})
 	srv := &web.Server{
 		Inbox:        in,
 		Verifier:     &inbox.Verifier{Secrets: cfg.Secrets.StripeWebhookSecrets},
@@ -201,4 +203,14 @@ func newAdmin(a *app, cfg *config.Config, log *slog.Logger, clients *clientip.Re
 			}
 			return out
 		}})
+}
+
+// customerMailer is the SMTP sender for customers' status links, or nil when no server is configured.
+func customerMailer(cfg *config.Config) status.Mailer {
+	m, ok := cfg.CustomerMail()
+	if !ok {
+		return nil
+	}
+	return &mail.Sender{Addr: net.JoinHostPort(m.Host, strconv.Itoa(m.Port)), Host: m.Host, Username: m.Username,
+		Password: cfg.Secrets.Alerts.SMTPPassword, From: m.From}
 }

@@ -43,6 +43,9 @@ type Config struct {
 	// Doctor schedules the launch-readiness audit inside serve.
 	Doctor DoctorConfig `yaml:"doctor"`
 
+	// Mail is the SMTP server that emails customers their status links ("email me my link").
+	Mail MailConfig `yaml:"mail"`
+
 	// Secrets are read from the environment by Load, never from YAML.
 	Secrets Secrets `yaml:"-"`
 }
@@ -51,6 +54,18 @@ type Config struct {
 // private network), or on the main one behind the bearer token MEMBERSYNC_METRICS_TOKEN.
 type MetricsConfig struct {
 	Listen string `yaml:"listen"`
+}
+
+// MailConfig is the SMTP server that sends customers their status links, over STARTTLS. The
+// password, when the server wants one, is MEMBERSYNC_SMTP_PASSWORD. Unset, the server of
+// alerts.email is used when that is set; with neither, the status pages do not offer the email.
+type MailConfig struct {
+	Host string `yaml:"host"`
+	// Port is the submission port; default 587.
+	Port     int    `yaml:"port"`
+	Username string `yaml:"username"`
+	// From is the sender customers see, such as members@example.com.
+	From string `yaml:"from"`
 }
 
 // Support is the human contact shown to customers when something needs a person.
@@ -174,3 +189,20 @@ type Duration time.Duration
 
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// CustomerMail returns the SMTP server for customer email: Mail when its host is set, else the
+// alerts' email server (with its sender); ok is false when neither is configured.
+func (c *Config) CustomerMail() (m MailConfig, ok bool) {
+	switch {
+	case c.Mail.Host != "":
+		m = c.Mail
+	case c.Alerts.Email.Host != "":
+		m = MailConfig{Host: c.Alerts.Email.Host, Port: c.Alerts.Email.Port, Username: c.Alerts.Email.Username, From: c.Alerts.Email.From}
+	default:
+		return MailConfig{}, false
+	}
+	if m.Port == 0 {
+		m.Port = DefaultSMTPPort
+	}
+	return m, true
+}

@@ -280,6 +280,12 @@ func (c *Config) Validate() Problems {
 			add("metrics.listen: %q is not host:port", c.Metrics.Listen)
 		}
 	}
+	if c.Mail.Host != "" && !strings.Contains(c.Mail.From, "@") {
+		add("mail.from: %q is not an email address (the sender customers see, such as members@example.com)", c.Mail.From)
+	}
+	if c.Mail.Port < 0 || c.Mail.Port > 65535 {
+		add("mail.port: %d is not a port", c.Mail.Port)
+	}
 	for i, cidr := range c.TrustedProxies {
 		if _, err := clientip.ParsePrefix(cidr); err != nil {
 			add("trusted_proxies[%d]: %v", i, err)

@@ -37,10 +37,16 @@ type snapshot struct {
 	Sync    store.SyncState
 	Applied []store.Applied
 	Reviews []store.ReviewItem // open ones
+	// Scoped, when set, replaces the person's desired state (Sync.Desired): the entitlements of
+	// one Stripe customer alone, for a link scoped to that customer.
+	Scoped *entitlement.Desired
 }
 
-// load reads a person's snapshot; store.ErrNotFound when the person does not exist.
-func (h *Handler) load(ctx context.Context, personID int64) (snapshot, error) {
+// load reads a person's snapshot; store.ErrNotFound when the person does not exist. A non-empty
+// customerID scopes the plans to what that Stripe customer bought (computed from the billing
+// snapshot of the last sync), so that a buyer who typed someone else's email sees nothing of
+// theirs.
+func (h *Handler) load(ctx context.Context, personID int64, customerID string) (snapshot, error) {
 	var s snapshot
 	var err error
 	if s.Person, err = h.d.Store.Person(ctx, personID); err != nil {
@@ -55,7 +61,40 @@ func (h *Handler) load(ctx context.Context, personID int64) (snapshot, error) {
 	if s.Reviews, err = h.d.Store.Reviews(ctx, "open", personID, 20); err != nil {
 		return s, err
 	}
+	if customerID != "" {
+		raw, err := h.d.Store.Billing(ctx, personID)
+		if err != nil {
+			return s, err
+		}
+		s.Scoped, err = scopedDesired(raw, customerID, h.d.Config.Plans, h.now())
+		if err != nil {
+			return s, err
+		}
+		if s.Scoped == nil {
+			s.Sync.Desired = "" // never fall back to everyone's plans: "setting up" until a sync records the snapshot
+		}
+	}
 	return s, nil
+}
+
+// scopedDesired computes the entitlements of one Stripe customer from a person's billing snapshot:
+// nil when no sync has recorded a snapshot yet (the page then says "setting up").
+func scopedDesired(billingJSON, customerID string, plans []config.Plan, now time.Time) (*entitlement.Desired, error) {
+	if billingJSON == "" {
+		return nil, nil
+	}
+	var all entitlement.Billing
+	if err := json.Unmarshal([]byte(billingJSON), &all); err != nil {
+		return nil, fmt.Errorf("reading the billing snapshot: %w", err)
+	}
+	var mine entitlement.Billing
+	for _, c := range all.Customers {
+		if c.ID == customerID {
+			mine.Customers = append(mine.Customers, c)
+		}
+	}
+	d := entitlement.Compute(mine, plans, now)
+	return &d, nil
 }
 
 // view is one person's state in the words the pages use.
@@ -103,7 +142,10 @@ func assess(s snapshot, plans []config.Plan, now time.Time) view {
 		EmailHint: maskEmail(s.Person.Email),
 	}
 	var d entitlement.Desired
-	if s.Sync.Desired != "" && json.Unmarshal([]byte(s.Sync.Desired), &d) == nil {
+	switch {
+	case s.Scoped != nil:
+		d, v.Synced = *s.Scoped, true
+	case s.Sync.Desired != "" && json.Unmarshal([]byte(s.Sync.Desired), &d) == nil:
 		v.Synced = true
 	}
 	names := map[string]string{}

@@ -64,6 +64,8 @@ type worldOptions struct {
 	noPortal bool
 	// poll is the welcome page's polling interval (default 100 ms: the browser tests wait less).
 	poll time.Duration
+	// mailer sends "email me my status link" messages; nil hides the offer.
+	mailer status.Mailer
 }
 
 func newWorld(t *testing.T, opts worldOptions) *world {
@@ -132,6 +134,7 @@ func newWorld(t *testing.T, opts worldOptions) *world {
 		Limits:       opts.limits,
 		PollInterval: opts.poll,
 		ClientAddr:   func(r *http.Request) string { return r.Header.Get("X-Test-Client") },
+		Mailer:       opts.mailer,
 	})
 	srv := &web.Server{Log: log, Mounts: []web.Mounter{w.status}}
 	w.srv = httptest.NewServer(srv.Routes())

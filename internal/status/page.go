@@ -2,16 +2,22 @@ package status
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
+
+	"github.com/membersync/membersync/internal/entitlement"
 
 	"github.com/membersync/membersync/internal/store"
 )
 
-// linkPerson checks the request's token and returns the person it names. On failure it has
-// answered: a neutral 404 (the same page for a forged, expired or stale link), or 429.
-func (h *Handler) linkPerson(w http.ResponseWriter, r *http.Request) (int64, bool) {
+// linkPerson checks the request's token and returns what it grants: the person, and the Stripe
+// customer it is scoped to ("" for every customer of the person). A customer-scoped link whose
+// customer no longer belongs to the person opens nothing. On failure it has answered: a neutral
+// 404 (the same page for a forged, expired or stale link), or 429.
+func (h *Handler) linkPerson(w http.ResponseWriter, r *http.Request) (Link, bool) {
 	ctx := r.Context()
 	bucket := h.clientBucket(r)
 	if err := h.lookupAllowed(ctx, bucket); err != nil {
@@ -20,28 +26,33 @@ func (h *Handler) linkPerson(w http.ResponseWriter, r *http.Request) (int64, boo
 		} else {
 			h.unavailable(w, r, "status link", err)
 		}
-		return 0, false
+		return Link{}, false
 	}
-	pid, err := ParseToken(h.key, r.PathValue("token"), h.now())
+	link, err := ParseLink(h.key, r.PathValue("token"), h.now())
 	if err == nil {
-		_, err = h.d.Store.Person(ctx, pid)
+		var p store.Person
+		p, err = h.d.Store.Person(ctx, link.PersonID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			h.unavailable(w, r, "status link", err)
-			return 0, false
+			return Link{}, false
+		}
+		if err == nil && link.CustomerID != "" && !slices.Contains(p.CustomerIDs, link.CustomerID) {
+			err = store.ErrNotFound
 		}
 	}
 	if err != nil {
 		h.lookupFailed(ctx, bucket)
 		h.badLink(w)
-		return 0, false
+		return Link{}, false
 	}
-	return pid, true
+	return link, true
 }
 
 // badLink is the one answer to every link that does not open a page.
 func (h *Handler) badLink(w http.ResponseWriter) {
-	h.neutral(w, http.StatusNotFound, "This link does not work",
-		"It may be incomplete, or it may have expired: links work for a limited time. Ask us for a new one and we will send it right away.")
+	h.render(w, http.StatusNotFound, "neutral", page{Title: "This link does not work", Heading: "This link does not work",
+		Lead:      "It may be incomplete, or it may have expired: links work for a limited time. We can email you a new one.",
+		EmailLink: h.d.Mailer != nil})
 }
 
 // Flash messages after a form, by the query value the form redirects with.
@@ -52,18 +63,18 @@ var flashes = map[string]string{
 
 // statusPage serves GET /status/{token}.
 func (h *Handler) statusPage(w http.ResponseWriter, r *http.Request) {
-	pid, ok := h.linkPerson(w, r)
+	link, ok := h.linkPerson(w, r)
 	if !ok {
 		return
 	}
-	snap, err := h.load(r.Context(), pid)
+	snap, err := h.load(r.Context(), link.PersonID, link.CustomerID)
 	if err != nil {
 		h.unavailable(w, r, "status page", err)
 		return
 	}
 	v := assess(snap, h.d.Config.Plans, h.now())
 	p := page{Title: v.Title, View: &v, Token: r.PathValue("token"), Flash: flashes[r.URL.Query().Get("done")],
-		Portal: h.d.Config.Stripe.BillingPortal}
+		Portal: h.d.Config.Stripe.BillingPortal, EmailLink: link.CustomerID != "" && h.d.Mailer != nil}
 	if v.State == stateSettingUp || v.State == stateTrouble {
 		p.Refresh = 30
 	}
@@ -73,10 +84,11 @@ func (h *Handler) statusPage(w http.ResponseWriter, r *http.Request) {
 // portal serves POST /status/{token}/portal: a Stripe billing portal session made on demand, or
 // the support contact when the portal is not enabled.
 func (h *Handler) portal(w http.ResponseWriter, r *http.Request) {
-	pid, ok := h.linkPerson(w, r)
+	link, ok := h.linkPerson(w, r)
 	if !ok {
 		return
 	}
+	pid := link.PersonID
 	ctx := r.Context()
 	token := r.PathValue("token")
 	if !h.d.Config.Stripe.BillingPortal {
@@ -94,7 +106,7 @@ func (h *Handler) portal(w http.ResponseWriter, r *http.Request) {
 			Lead: "The billing portal has been opened many times from this link. Please try again later, or write to us."})
 		return
 	}
-	customer, err := h.portalCustomer(ctx, pid)
+	customer, err := h.portalCustomer(ctx, link)
 	if err != nil {
 		h.unavailable(w, r, "billing portal", err)
 		return
@@ -115,15 +127,33 @@ func (h *Handler) portal(w http.ResponseWriter, r *http.Request) {
 	h.render(w, http.StatusOK, "portal", page{Title: "Opening the billing portal", PortalURL: u, Token: token})
 }
 
-// portalCustomer picks the Stripe customer whose portal to open: the person's first linked one
-// ("" when none).
-func (h *Handler) portalCustomer(ctx context.Context, pid int64) (string, error) {
-	p, err := h.d.Store.Person(ctx, pid)
+// portalCustomer picks the Stripe customer whose portal to open: the one a customer-scoped link
+// names, never another. A link for every customer of the person (the email was proven) opens the
+// customer whose subscription is failing to pay, else the first linked one ("" when none).
+func (h *Handler) portalCustomer(ctx context.Context, link Link) (string, error) {
+	if link.CustomerID != "" {
+		return link.CustomerID, nil
+	}
+	p, err := h.d.Store.Person(ctx, link.PersonID)
 	if err != nil {
 		return "", err
 	}
 	if len(p.CustomerIDs) == 0 {
 		return "", nil
+	}
+	raw, err := h.d.Store.Billing(ctx, link.PersonID)
+	if err != nil {
+		return "", err
+	}
+	var b entitlement.Billing
+	if raw != "" && json.Unmarshal([]byte(raw), &b) == nil {
+		for _, c := range b.Customers {
+			for _, sub := range c.Subscriptions {
+				if (sub.Status == "past_due" || sub.Status == "unpaid") && slices.Contains(p.CustomerIDs, c.ID) {
+					return c.ID, nil
+				}
+			}
+		}
 	}
 	return p.CustomerIDs[0], nil
 }
@@ -132,10 +162,11 @@ func (h *Handler) portalCustomer(ctx context.Context, pid int64) (string, error)
 // them to Circle if they are not a member, and grants what is missing), at most Limits.Resends
 // times per window, and journals the request.
 func (h *Handler) resend(w http.ResponseWriter, r *http.Request) {
-	pid, ok := h.linkPerson(w, r)
+	link, ok := h.linkPerson(w, r)
 	if !ok {
 		return
 	}
+	pid := link.PersonID
 	ctx := r.Context()
 	back := "/status/" + r.PathValue("token")
 	allowed, err := h.d.Store.StatusLimitHit(ctx, "resend:"+strconv.FormatInt(pid, 10), h.limits.ResendWindow, h.limits.Resends)

@@ -58,6 +58,8 @@ type Deps struct {
 	PollInterval time.Duration
 	// LinkTTL is how long the status link shown on the welcome page lives; default 30 days.
 	LinkTTL time.Duration
+	// Mailer sends "email me my status link" messages; nil hides that offer.
+	Mailer Mailer
 }
 
 // Limits are the rate limits of the pages, each a count per fixed window.
@@ -99,7 +101,8 @@ type Handler struct {
 	addrKey []byte // keys the client address hashes used as rate-limit buckets
 	pages   map[string]*template.Template
 	static  http.Handler
-	asset   string // content hash of the static files, for cache busting
+	asset   string        // content hash of the static files, for cache busting
+	sends   chan struct{} // the status-link emails being sent, at most emailSends
 }
 
 // New builds the handler. It panics when a required dependency is missing or the embedded
@@ -127,7 +130,7 @@ func New(d Deps) *Handler {
 	if d.LinkTTL <= 0 {
 		d.LinkTTL = 30 * 24 * time.Hour
 	}
-	h := &Handler{d: d, limits: d.Limits.withDefaults(), key: []byte(d.Config.Secrets.SigningKey)}
+	h := &Handler{d: d, limits: d.Limits.withDefaults(), key: []byte(d.Config.Secrets.SigningKey), sends: make(chan struct{}, emailSends)}
 	ak := sha256.Sum256(append([]byte("membersync status client address:"), h.key...))
 	h.addrKey = ak[:]
 	if len(h.key) == 0 {
@@ -150,6 +153,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /status/{token}", h.statusPage)
 	mux.HandleFunc("POST /status/{token}/portal", h.portal)
 	mux.HandleFunc("POST /status/{token}/resend", h.resend)
+	mux.HandleFunc("POST /status/email-link", h.emailLink)
 	mux.Handle("GET /static/status/", h.static)
 }
 
@@ -257,6 +261,8 @@ type page struct {
 	Flash     string
 	Portal    bool   // the billing portal is enabled
 	PortalURL string // the portal session to follow (the portal page)
+	// EmailLink offers "email me my status link".
+	EmailLink bool
 }
 
 func (h *Handler) render(w http.ResponseWriter, status int, name string, p page) {

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/membersync/membersync/internal/identity"
 	"github.com/membersync/membersync/internal/provider"
 	"github.com/membersync/membersync/internal/store"
 )
@@ -30,9 +29,11 @@ type progress struct {
 	Steps     []step `json:"steps"`
 	// CommunityURL is set once the access is ready.
 	CommunityURL string `json:"community_url"`
-	// StatusURL is the person's signed status page, once the person is known.
+	// StatusURL is the signed status page of the checkout's Stripe customer, once the person is known.
 	StatusURL string `json:"status_url"`
-	PollMS    int    `json:"poll_ms"`
+	// EmailLink offers "email me my status link" (a guest checkout, whose page shows nothing).
+	EmailLink bool `json:"email_link"`
+	PollMS    int  `json:"poll_ms"`
 
 	noticed time.Time
 }
@@ -166,15 +167,11 @@ func (h *Handler) checkout(ctx context.Context, bucket, id string) (store.Status
 		co.CreatedAt = co.CheckedAt
 	}
 	co.Paid = s.PaymentStatus == "paid" || s.PaymentStatus == "no_payment_required"
-	co.Email = ""
-	switch {
-	case s.CustomerID != "" && co.PersonID == 0:
+	co.Email = "" // a guest checkout's typed email proves nothing: it is neither kept nor matched
+	if s.CustomerID != "" && co.PersonID == 0 {
 		if co.PersonID, _, err = h.d.Store.PersonForCheckout(ctx, s.CustomerID); err != nil {
 			return co, err
 		}
-	case s.CustomerID == "":
-		// A guest checkout names no customer: match the person by email when a sync knows them.
-		co.Email = identity.NormalizeEmail(s.CustomerEmail)
 	}
 	if co.Paid && co.PersonID != 0 && co.CustomerID != "" && co.SyncRequestedAt.IsZero() {
 		seen, err := h.d.Store.CheckoutEventSeen(ctx, co.CustomerID, id)
@@ -205,6 +202,15 @@ func (h *Handler) welcomeProgress(ctx context.Context, co store.StatusCheckout) 
 		pr.Steps = steps(stateConfirming)
 		return pr, nil
 	}
+	if co.CustomerID == "" {
+		// A guest checkout names no Stripe customer, only an email typed at Checkout, which proves
+		// nothing: the page says what happens next and shows nothing of whoever owns that email.
+		pr.State, pr.Steps, pr.Done = stateSettingUp, steps(stateSettingUp), true
+		pr.Title = "Payment confirmed"
+		pr.Message = "Your community access is being set up for the email you entered at checkout. Circle emails you an invitation there; we can also email you a link to follow your membership."
+		pr.EmailLink = h.d.Mailer != nil
+		return pr, nil
+	}
 	pid, err := h.checkoutPerson(ctx, co)
 	if err != nil {
 		return pr, err
@@ -215,7 +221,7 @@ func (h *Handler) welcomeProgress(ctx context.Context, co store.StatusCheckout) 
 		pr.Title, pr.Message = words(v)
 		return pr, nil
 	}
-	snap, err := h.load(ctx, pid)
+	snap, err := h.load(ctx, pid, co.CustomerID)
 	if err != nil {
 		return pr, err
 	}
@@ -241,14 +247,13 @@ func (h *Handler) welcomeProgress(ctx context.Context, co store.StatusCheckout) 
 		pr.PollMS = min(5*pr.PollMS, 30_000)
 	}
 	if len(h.key) > 0 {
-		pr.StatusURL = h.statusPath(pid)
+		pr.StatusURL = h.statusPath(pid, co.CustomerID)
 	}
 	return pr, nil
 }
 
-// checkoutPerson returns the checkout's person: the recorded one, the survivor when it was merged
-// into another, or for a guest checkout the person with its email once a sync knows them (0 when
-// none yet).
+// checkoutPerson returns the checkout's person: the recorded one, or the survivor when it was
+// merged into another (0 when none yet).
 func (h *Handler) checkoutPerson(ctx context.Context, co store.StatusCheckout) (int64, error) {
 	pid := co.PersonID
 	if pid != 0 {
@@ -260,15 +265,6 @@ func (h *Handler) checkoutPerson(ctx context.Context, co store.StatusCheckout) (
 			return 0, err
 		}
 		pid, err = h.d.Store.PersonIDByCustomer(ctx, co.CustomerID)
-		if err != nil {
-			return 0, err
-		}
-	} else if co.Email != "" {
-		var err error
-		pid, err = h.d.Store.PersonIDByEmail(ctx, co.Email)
-		if errors.Is(err, store.ErrNotFound) {
-			return 0, nil
-		}
 		if err != nil {
 			return 0, err
 		}
@@ -305,10 +301,11 @@ func steps(state string) []step {
 	}
 }
 
-// statusPath is the path of the person's signed status page. The expiry is counted from the hour,
-// so that the link stays the same while the page is polled.
-func (h *Handler) statusPath(personID int64) string {
-	return "/status/" + NewToken(h.key, personID, h.d.LinkTTL, h.now().Truncate(time.Hour))
+// statusPath is the path of a status page scoped to one Stripe customer of the person: the
+// checkout's buyer sees what they bought, nothing that others with the same email bought. The
+// expiry is counted from the hour, so that the link stays the same while the page is polled.
+func (h *Handler) statusPath(personID int64, customerID string) string {
+	return "/status/" + NewCustomerToken(h.key, personID, customerID, h.d.LinkTTL, h.now().Truncate(time.Hour))
 }
 
 // journal records a customer's step in the person's journey (best effort: the page still answers).
