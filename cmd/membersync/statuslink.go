@@ -23,8 +23,10 @@ func cmdStatusLink(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "status-link [flags] EMAIL|cus_…|-",
 		`Print a signed link to one person's status page (public_url/status/TOKEN), valid for --ttl.
 The page shows the person's plans in plain words, with the way forward (update the payment method,
-resend the community invitation). Links are signed with MEMBERSYNC_SIGNING_KEY: use the value serve
-uses; changing it invalidates every link.
+resend the community invitation). This link covers every Stripe customer with the person's email, so
+send it only to that address (the welcome page after Checkout shows a link scoped to the checkout's
+own customer instead: an email typed at Checkout proves nothing). Links are signed with
+MEMBERSYNC_SIGNING_KEY: use the value serve uses; changing it invalidates every link.
 With --all, or with - to read one EMAIL or cus_… per line from stdin, it prints CSV with the columns
 email,status_link, ready to import into Kit as a custom field (see the README).`,
 		`  membersync status-link ada@example.com
