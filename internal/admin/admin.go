@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/membersync/membersync/internal/clientip"
@@ -108,15 +109,34 @@ type Deps struct {
 }
 
 // Default session timeouts and sign-in throttling.
+//
+// Every sign-in attempt is reserved (counted and recorded in one step) before its password is
+// checked, against its account and against its address, and a successful sign-in releases it. An
+// address is blocked after AddressFailures attempts in ThrottleWindow. An account is slowed, never
+// locked: a flood aimed at an operator's email from many addresses gets about one password check per
+// AccountMaxDelay, and the operator, from any address not blocked, waits at most AccountMaxDelay
+// after it stops (an attempt that wins a slot during the flood passes at once).
 const (
 	DefaultIdleTimeout     = time.Hour
 	DefaultSessionLifetime = 12 * time.Hour
-	// ThrottleWindow is the sliding window in which failed sign-ins are counted.
+	// ThrottleWindow is the sliding window in which sign-in attempts are counted.
 	ThrottleWindow = 15 * time.Minute
-	// AccountFailures failed sign-ins of one account in the window block that account's sign-in.
+	// AccountFailures attempts of one account in the window are checked without delay. Each further
+	// attempt must come AccountDelay × 2^(attempts − AccountFailures), at most AccountMaxDelay, after
+	// the account's latest attempt; earlier ones are answered 429 without a check.
 	AccountFailures = 5
-	// AddressFailures failed sign-ins from one address in the window block that address.
+	AccountDelay    = 2 * time.Second
+	AccountMaxDelay = time.Minute
+	// AddressFailures attempts from one address in the window block that address until the oldest
+	// ages out of the window.
 	AddressFailures = 20
+	// PasswordChecks is how many argon2id checks (19 MiB each) run at once. A sign-in waits at most
+	// PasswordCheckWait (or until its client leaves) for a slot, then is answered 429.
+	PasswordChecks    = 2
+	PasswordCheckWait = 2 * time.Second
+	// outageLogEvery is how often an unreachable database is logged; the lines in between are
+	// counted and the count goes with the next line.
+	outageLogEvery = 10 * time.Second
 )
 
 // Handler serves the admin UI and the JSON API. It is a web.Mounter.
@@ -135,6 +155,13 @@ type Handler struct {
 	pages   *pages
 	// dummyHash is verified when no account matches, so a miss costs as much as a wrong password.
 	dummyHash string
+	// verify checks a password against a hash (VerifyPassword; tests count the calls).
+	verify func(encoded, password string) bool
+	// checks holds a token per password check under way; its capacity is PasswordChecks.
+	checks chan struct{}
+	// outageLog and throttleLog keep an outage or a flood from writing a line per request.
+	outageLog   logLimiter
+	throttleLog logLimiter
 }
 
 // New builds the handler.
@@ -161,6 +188,9 @@ func New(d Deps) *Handler {
 	}
 	h.pages = mustParsePages(h.now)
 	h.dummyHash, _ = HashPassword(hex.EncodeToString(randomBytes(16)))
+	h.verify = VerifyPassword
+	h.checks = make(chan struct{}, PasswordChecks)
+	h.outageLog.every, h.throttleLog.every = outageLogEvery, outageLogEvery
 	return h
 }
 
@@ -299,17 +329,29 @@ var (
 	errNotFound    = newUserError(http.StatusNotFound, "not_found", "Nothing here: it may have been merged, removed, or never existed.")
 )
 
+// errUnavailable answers any request while the database cannot be reached.
+var errUnavailable = newUserError(http.StatusServiceUnavailable, "unavailable",
+	"membersync can't reach its database right now; try again in a minute.")
+
+// pingTimeout bounds the check fail makes when a request failed for a reason it does not know.
+const pingTimeout = 2 * time.Second
+
 // fail answers an error: user errors as they are, missing rows as 404, an unreachable database as
-// 503, anything else as 500 with a reference to the log line.
+// 503 (logged once per outageLogEvery), anything else as 500 with a reference to the log line. An
+// error fail does not recognise is taken for an outage when the database does not answer a ping
+// either: a closed pool or a dead connection reaches the handlers as many different errors.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, api bool, p *principal, err error) {
 	var ue *userError
 	switch {
 	case errors.As(err, &ue):
 	case errors.Is(err, store.ErrNotFound):
 		ue = errNotFound.(*userError)
-	case store.IsUnavailable(err):
-		h.log.Warn("admin: database unavailable", "path", r.URL.Path, "err", err)
-		ue = &userError{http.StatusServiceUnavailable, "unavailable", "The database is unavailable. Try again in a moment."}
+	case store.IsUnavailable(err) || !h.databaseAnswers(r.Context()):
+		if ok, held := h.outageLog.allow(h.now()); ok {
+			h.log.Error("admin: database unavailable, answering 503", "path", r.URL.Path, "err", err, "suppressed", held)
+		}
+		w.Header().Set("Retry-After", "60")
+		ue = errUnavailable.(*userError)
 	default:
 		ref := hex.EncodeToString(randomBytes(4))
 		h.log.Error("admin: request failed", "ref", ref, "method", r.Method, "path", r.URL.Path, "err", err)
@@ -320,6 +362,33 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, api bool, p *prin
 		return
 	}
 	h.render(w, r, p, ue.status, "error", view{Title: "Error", Error: ue.message})
+}
+
+// databaseAnswers pings the database, for at most pingTimeout.
+func (h *Handler) databaseAnswers(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pingTimeout)
+	defer cancel()
+	return h.st.Ping(ctx) == nil
+}
+
+// logLimiter lets one log line through per interval and counts the ones it holds back.
+type logLimiter struct {
+	every time.Duration
+	mu    sync.Mutex
+	next  time.Time // when the next line may go; guarded by mu
+	held  int       // lines held back since the last one; guarded by mu
+}
+
+// allow reports whether a line may be written now, and how many were held back before it.
+func (l *logLimiter) allow(now time.Time) (ok bool, held int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Before(l.next) {
+		l.held++
+		return false, 0
+	}
+	held, l.held, l.next = l.held, 0, now.Add(l.every)
+	return true, held
 }
 
 // unauthenticated sends browsers to the sign-in page and answers the API with 401.

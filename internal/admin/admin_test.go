@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -277,9 +279,17 @@ func TestLoginThrottling(t *testing.T) {
 		if resp, _ := f.client().tryLogin(email(RoleAdmin), passwords[RoleAdmin]); resp.StatusCode != http.StatusSeeOther {
 			t.Errorf("another account: got %d, want 303", resp.StatusCode)
 		}
-		f.clock.Advance(ThrottleWindow + time.Second)
+		// The account is slowed, not locked: after the pause, one attempt passes.
+		f.clock.Advance(AccountDelay)
+		if resp, _ := c.tryLogin(email(RoleViewer), "wrong-password-again"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("an attempt after %s: got %d, want 401", AccountDelay, resp.StatusCode)
+		}
+		if resp, _ := c.tryLogin(email(RoleViewer), passwords[RoleViewer]); resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("the next attempt at once: got %d, want 429", resp.StatusCode)
+		}
+		f.clock.Advance(2 * AccountDelay)
 		if resp, _ := c.tryLogin(email(RoleViewer), passwords[RoleViewer]); resp.StatusCode != http.StatusSeeOther {
-			t.Errorf("after the window: got %d, want 303", resp.StatusCode)
+			t.Errorf("after the doubled pause: got %d, want 303", resp.StatusCode)
 		}
 	})
 	t.Run("success resets the account", func(t *testing.T) {
@@ -600,9 +610,9 @@ func TestRedactPayload(t *testing.T) {
 	raw := []byte(`{"id":"evt_1","data":{"object":{"id":"cs_1","customer":"cus_1","customer_email":"ada@example.com",
 		"customer_details":{"email":"ada@example.com","name":"Ada","address":{"line1":"1 Way"}},"amount_total":4900,
 		"charges":[{"billing_details":{"name":"Ada L"},"payment_method_details":{"card":{"last4":"4242","brand":"visa"}}}],"email":""}}}`)
-	got, err := redactPayload(raw)
-	if err != nil {
-		t.Fatal(err)
+	got, depth, err := redactPayload(raw)
+	if err != nil || depth != 7 {
+		t.Fatalf("got depth %d, %v; want 7", depth, err)
 	}
 	s := string(got)
 	for _, gone := range []string{"ada@example.com", "Ada", "1 Way", "4242"} {
@@ -618,8 +628,22 @@ func TestRedactPayload(t *testing.T) {
 	if !strings.HasPrefix(s, `{"id":"evt_1","data":{"object":{"id":"cs_1","customer":"cus_1","customer_email":"[redacted]","customer_details":"[redacted]"`) {
 		t.Errorf("key order or nesting changed: %s", s)
 	}
-	for _, bad := range []string{"not json", `{"a":1} {"b":2}`, `{"a":`} {
-		if _, err := redactPayload([]byte(bad)); err == nil {
+	// Every kind of value, compacted; laid out exactly as json.Indent does.
+	in := `{ "a" : [1, 2.5e3, true, null, "x\"]", {}, [], {"b": [ ]}], "metadata": {"k": [1]}, "phone": 5, "name": null, "e": false }`
+	got, _, err = redactPayload([]byte(in))
+	if want := `{"a":[1,2.5e3,true,null,"x\"]",{},[],{"b":[]}],"metadata":"[redacted]","phone":"[redacted]","name":null,"e":false}`; err != nil || string(got) != want {
+		t.Errorf("got %s, %v; want %s", got, err, want)
+	}
+	var want bytes.Buffer
+	_ = json.Indent(&want, got, "", "  ")
+	if pretty, ok := indentBounded(got, 1<<20); !ok || pretty != want.String() {
+		t.Errorf("indentBounded: got %v\n%s\nwant\n%s", ok, pretty, want.String())
+	}
+	if _, ok := indentBounded(got, 40); ok {
+		t.Error("indentBounded passed its limit")
+	}
+	for _, bad := range []string{"not json", `{"a":1} {"b":2}`, `{"a":`, `[1,]`, `{"a" 1}`} {
+		if _, _, err := redactPayload([]byte(bad)); err == nil {
 			t.Errorf("%q: want an error", bad)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -274,9 +275,15 @@ func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, status int
 	return nil
 }
 
-// login checks the form against the login cookie (login CSRF), the throttles, then the password,
-// and starts a session.
+// loginMaxBody bounds a sign-in form: an email, a password and two tokens.
+const loginMaxBody = 16 << 10
+
+// login checks the form against the login cookie (login CSRF), reserves the attempt with the
+// throttles, waits for a password check slot, checks the password and starts a session. Every
+// attempt that passes the throttles costs one argon2id check, whether the account exists, is
+// disabled or not.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	r.Body = http.MaxBytesReader(w, r.Body, loginMaxBody)
 	ctx := r.Context()
 	now := h.now()
 	email := identity.NormalizeEmail(r.PostFormValue("email"))
@@ -286,39 +293,57 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, _ *principal) er
 	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("login_csrf"))) != 1 || c.Value == "" {
 		return h.renderLogin(w, r, http.StatusForbidden, email, next, "This form expired. Sign in again.")
 	}
-	accountKey, addrKey := "account:"+email, "addr:"+h.addr(r)
-	since := now.Add(-ThrottleWindow)
-	for _, k := range []struct {
-		key   string
-		limit int
-	}{{accountKey, AccountFailures}, {addrKey, AddressFailures}} {
-		n, oldest, err := h.st.LoginFailures(ctx, k.key, since)
-		if err != nil {
-			return err
-		}
-		if n >= k.limit {
-			wait := oldest.Add(ThrottleWindow).Sub(now)
-			h.log.Warn("admin: sign-in throttled", "by", strings.SplitN(k.key, ":", 2)[0], "addr", h.addr(r))
-			w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
-			return h.renderLogin(w, r, http.StatusTooManyRequests, email, next,
-				fmt.Sprintf("Too many failed sign-ins. Try again in %s.", roundUpMinutes(wait)))
-		}
-	}
-	user, err := h.st.AdminUserByEmail(ctx, email)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		VerifyPassword(h.dummyHash, password)
-	case err != nil:
+	addr := h.addr(r)
+	accountKey, addrKey := "account:"+email, "addr:"+addr
+	var by string
+	var wait time.Duration
+	reserved, err := h.st.ReserveLoginAttempt(ctx, []string{accountKey, addrKey}, now.Add(-ThrottleWindow), now, func(c []store.LoginCount) bool {
+		by, wait = throttle(now, c[0], c[1])
+		return by == ""
+	})
+	if err != nil {
 		return err
 	}
-	if err != nil || user.Disabled || !VerifyPassword(user.PasswordHash, password) {
-		if err := h.st.RecordLoginFailure(ctx, []string{accountKey, addrKey}, now, now.Add(-ThrottleWindow)); err != nil {
+	if reserved == nil {
+		if ok, held := h.throttleLog.allow(now); ok {
+			h.log.Warn("admin: sign-in throttled", "by", by, "addr", addr, "suppressed", held)
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
+		return h.renderLogin(w, r, http.StatusTooManyRequests, email, next,
+			fmt.Sprintf("Too many failed sign-ins. Try again in %s.", roundUpWait(wait)))
+	}
+	user, err := h.st.AdminUserByEmail(ctx, email)
+	hash := h.dummyHash
+	switch {
+	case err == nil:
+		hash = user.PasswordHash
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	if !h.acquireCheck(ctx) {
+		// Not checked, so not counted.
+		if err := h.st.ReleaseLoginAttempt(context.WithoutCancel(ctx), reserved); err != nil {
 			return err
 		}
-		h.log.Warn("admin: sign-in failed", "addr", h.addr(r))
+		if ok, held := h.throttleLog.allow(now); ok {
+			h.log.Warn("admin: sign-in busy", "addr", addr, "suppressed", held)
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(PasswordCheckWait/time.Second)))
+		return h.renderLogin(w, r, http.StatusTooManyRequests, email, next, "Too many sign-ins at once. Try again in a moment.")
+	}
+	match := func() bool {
+		defer func() { <-h.checks }()
+		return h.verify(hash, password)
+	}()
+	// The disabled flag is read only after the check, so that it costs the same.
+	if err != nil || !match || user.Disabled {
+		h.log.Warn("admin: sign-in failed", "addr", addr)
 		return h.renderLogin(w, r, http.StatusUnauthorized, email, next, "Email or password is not right.")
 	}
 	if err := h.st.ClearLoginFailures(ctx, accountKey); err != nil {
+		return err
+	}
+	if err := h.st.ReleaseLoginAttempt(ctx, reserved); err != nil {
 		return err
 	}
 	id := base64.RawURLEncoding.EncodeToString(randomBytes(32))
@@ -370,12 +395,58 @@ func safeNext(next string) string {
 	return u.RequestURI()
 }
 
-func roundUpMinutes(d time.Duration) string {
-	m := int((d + time.Minute - 1) / time.Minute)
-	if m <= 1 {
-		return "a minute"
+// throttle decides a sign-in attempt from the attempts of its account and of its address in the
+// window: by is "" to admit it, else "address" or "account", with how long until one may pass.
+func throttle(now time.Time, account, addr store.LoginCount) (by string, wait time.Duration) {
+	if addr.N >= AddressFailures {
+		return "address", addr.Oldest.Add(ThrottleWindow).Sub(now)
 	}
-	return fmt.Sprintf("%d minutes", m)
+	if account.N >= AccountFailures {
+		if wait := account.Latest.Add(accountDelay(account.N)).Sub(now); wait > 0 {
+			return "account", wait
+		}
+	}
+	return "", 0
+}
+
+// accountDelay is the pause an account with n attempts in the window needs since its latest one.
+func accountDelay(n int) time.Duration {
+	d := AccountDelay
+	for i := AccountFailures; i < n && d < AccountMaxDelay; i++ {
+		d *= 2
+	}
+	return min(d, AccountMaxDelay)
+}
+
+// acquireCheck takes a password check slot, waiting at most PasswordCheckWait or until the client
+// leaves; the caller gives it back with <-h.checks.
+func (h *Handler) acquireCheck(ctx context.Context) bool {
+	select {
+	case h.checks <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(PasswordCheckWait)
+	defer t.Stop()
+	select {
+	case h.checks <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// roundUpWait says how long a wait is, in whole seconds under two minutes, else in minutes.
+func roundUpWait(d time.Duration) string {
+	if s := int((d + time.Second - 1) / time.Second); s < 120 {
+		if s <= 1 {
+			return "a second"
+		}
+		return fmt.Sprintf("%d seconds", s)
+	}
+	return fmt.Sprintf("%d minutes", int((d+time.Minute-1)/time.Minute))
 }
 
 func truncate(s string, n int) string {

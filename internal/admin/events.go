@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/membersync/membersync/internal/store"
 )
@@ -116,12 +117,27 @@ func (h *Handler) apiEvents(w http.ResponseWriter, r *http.Request, p *principal
 	return nil
 }
 
+// Bounds of the payload an event page and the event API show laid out. A payload nested deeper
+// than prettyMaxDepth, or whose laid-out form passes prettyMaxBytes, is shown instead as its
+// redacted compact JSON cut to excerptMaxBytes, with a note: a stored payload is up to a webhook
+// body, and laying out a deep one multiplies it by its depth.
+const (
+	prettyMaxDepth  = 32
+	prettyMaxBytes  = 256 << 10
+	excerptMaxBytes = 64 << 10
+)
+
 // eventView is one event with its redacted payload.
 type eventView struct {
 	eventRow
-	APIVersion string          `json:"api_version"`
-	Payload    json.RawMessage `json:"payload"` // redacted
-	Pretty     string          `json:"-"`
+	APIVersion string `json:"api_version"`
+	// Payload is the redacted payload; null when it is too deep or too large to show whole.
+	Payload json.RawMessage `json:"payload"`
+	// Excerpt is the start of the redacted payload as compact JSON text when Payload is null, and
+	// Note says why and how much of it is shown.
+	Excerpt string `json:"payload_excerpt,omitempty"`
+	Note    string `json:"payload_note,omitempty"`
+	Pretty  string `json:"-"`
 }
 
 func (h *Handler) loadEvent(ctx context.Context, id string) (eventView, error) {
@@ -130,17 +146,99 @@ func (h *Handler) loadEvent(ctx context.Context, id string) (eventView, error) {
 		return eventView{}, err
 	}
 	v := eventView{eventRow: rowOfEvent(ev), APIVersion: ev.APIVersion}
-	red, err := redactPayload(ev.Payload)
+	red, depth, err := redactPayload(ev.Payload)
 	if err != nil {
 		v.Payload = json.RawMessage(`{"error":"the stored payload is not JSON"}`)
 		v.Pretty = "(the stored payload is not JSON)"
 		return v, nil
 	}
-	v.Payload = red
-	var buf bytes.Buffer
-	_ = json.Indent(&buf, red, "", "  ")
-	v.Pretty = buf.String()
+	why := fmt.Sprintf("nests %d levels deep (more than %d)", depth, prettyMaxDepth)
+	if depth <= prettyMaxDepth {
+		if pretty, ok := indentBounded(red, prettyMaxBytes); ok {
+			v.Payload, v.Pretty = red, pretty
+			return v, nil
+		}
+		why = fmt.Sprintf("is too large to lay out (more than %d KiB)", prettyMaxBytes>>10)
+	}
+	v.Excerpt = excerpt(red, excerptMaxBytes)
+	v.Note = "This payload " + why + ", so it is shown unformatted"
+	if len(v.Excerpt) < len(red) {
+		v.Note += fmt.Sprintf(", truncated to its first %d of %d bytes", len(v.Excerpt), len(red))
+	}
+	v.Note += "."
 	return v, nil
+}
+
+// excerpt returns at most n bytes of b, cut before a UTF-8 sequence.
+func excerpt(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	for n > 0 && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	return string(b[:n])
+}
+
+// indentBounded lays out compact JSON (as redactPayload writes it) with two-space indentation, as
+// json.Indent does, or reports false as soon as the result passes limit bytes.
+func indentBounded(compact []byte, limit int) (string, bool) {
+	var b strings.Builder
+	depth := 0
+	inString, escaped := false, false
+	newline := func() {
+		b.WriteByte('\n')
+		for range depth {
+			b.WriteString("  ")
+		}
+	}
+	for i := 0; i < len(compact); i++ {
+		if b.Len() > limit {
+			return "", false
+		}
+		c := compact[i]
+		if inString {
+			b.WriteByte(c)
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+			b.WriteByte(c)
+		case '{', '[':
+			b.WriteByte(c)
+			if i+1 < len(compact) && (compact[i+1] == '}' || compact[i+1] == ']') {
+				b.WriteByte(compact[i+1])
+				i++
+				continue
+			}
+			depth++
+			newline()
+		case '}', ']':
+			depth--
+			newline()
+			b.WriteByte(c)
+		case ',':
+			b.WriteByte(c)
+			newline()
+		case ':':
+			b.WriteString(": ")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	if b.Len() > limit {
+		return "", false
+	}
+	return b.String(), true
 }
 
 func (h *Handler) eventPage(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -192,86 +290,115 @@ var redactedKeys = map[string]bool{
 
 const redacted = "[redacted]"
 
-// redactPayload returns the event JSON, in its own key order, with the values of personal fields
-// replaced by "[redacted]" (empty strings and nulls are left as they are).
-func redactPayload(raw []byte) (json.RawMessage, error) {
+// redactPayload returns the event JSON, compact, in its own key order, with the values of personal
+// fields replaced by "[redacted]" (empty strings and nulls are left as they are), and how deep the
+// result nests. It walks the tokens with its own stack, so a deep payload costs a few bytes a level.
+func redactPayload(raw []byte) (json.RawMessage, int, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	var out bytes.Buffer
-	if err := copyRedacted(dec, &out, false); err != nil {
-		return nil, fmt.Errorf("decoding payload: %w", err)
+	type frame struct {
+		object    bool
+		n         int  // values written so far
+		expectKey bool // an object's next token is a key
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("decoding payload: data after the JSON value")
-	}
-	return out.Bytes(), nil
-}
-
-// copyRedacted copies the decoder's next value to out, or "[redacted]" in its place.
-func copyRedacted(dec *json.Decoder, out *bytes.Buffer, redact bool) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if d, ok := tok.(json.Delim); ok {
-		if redact {
-			out.WriteString(`"` + redacted + `"`)
-			for depth := 1; depth > 0; {
-				t, err := dec.Token()
-				if err != nil {
-					return err
-				}
-				if d, ok := t.(json.Delim); ok {
-					if d == '{' || d == '[' {
-						depth++
-					} else {
-						depth--
-					}
-				}
-			}
-			return nil
+	var (
+		out      bytes.Buffer
+		stack    []frame
+		maxDepth int
+		hide     bool // the next value is a personal field's
+		skip     int  // depth inside a container being replaced by "[redacted]"
+	)
+	// valueDone counts a finished value in its container and reports whether it was the top one.
+	valueDone := func() bool {
+		if len(stack) == 0 {
+			return true
 		}
-		out.WriteRune(rune(d))
-		for i := 0; dec.More(); i++ {
-			if i > 0 {
+		top := &stack[len(stack)-1]
+		top.n++
+		top.expectKey = top.object
+		return false
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, 0, fmt.Errorf("decoding payload: %w", err)
+		}
+		d, isDelim := tok.(json.Delim)
+		if skip > 0 {
+			if isDelim && (d == '{' || d == '[') {
+				skip++
+			} else if isDelim {
+				skip--
+			}
+			if skip == 0 && valueDone() {
+				break
+			}
+			continue
+		}
+		if isDelim && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			out.WriteByte(byte(d))
+			if valueDone() {
+				break
+			}
+			continue
+		}
+		if len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			if top.n > 0 && (!top.object || top.expectKey) {
 				out.WriteByte(',')
 			}
-			hide := false
-			if d == '{' {
-				k, err := dec.Token()
-				if err != nil {
-					return err
-				}
-				key, _ := k.(string)
+			if top.object && top.expectKey {
+				key, _ := tok.(string)
 				kb, _ := json.Marshal(key)
 				out.Write(kb)
 				out.WriteByte(':')
 				hide = redactedKeys[strings.ToLower(key)]
+				top.expectKey = false
+				continue
 			}
-			if err := copyRedacted(dec, out, hide); err != nil {
-				return err
+		}
+		if isDelim {
+			if hide {
+				hide = false
+				out.WriteString(`"` + redacted + `"`)
+				skip = 1
+				continue
 			}
+			out.WriteByte(byte(d))
+			stack = append(stack, frame{object: d == '{', expectKey: d == '{'})
+			maxDepth = max(maxDepth, len(stack))
+			continue
 		}
-		end, err := dec.Token()
-		if err != nil {
-			return err
+		switch v := tok.(type) {
+		case nil, string:
+			if hide && v != nil && v != "" {
+				out.WriteString(`"` + redacted + `"`)
+				break
+			}
+			b, _ := json.Marshal(v)
+			out.Write(b)
+		case json.Number:
+			if hide {
+				out.WriteString(`"` + redacted + `"`)
+				break
+			}
+			out.WriteString(v.String())
+		default: // bool
+			if hide {
+				out.WriteString(`"` + redacted + `"`)
+				break
+			}
+			b, _ := json.Marshal(v)
+			out.Write(b)
 		}
-		out.WriteRune(rune(end.(json.Delim)))
-		return nil
-	}
-	if redact && tok != nil && tok != "" {
-		out.WriteString(`"` + redacted + `"`)
-		return nil
-	}
-	switch v := tok.(type) {
-	case json.Number:
-		out.WriteString(v.String())
-	default:
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
+		hide = false
+		if valueDone() {
+			break
 		}
-		out.Write(b)
 	}
-	return nil
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, 0, errors.New("decoding payload: data after the JSON value")
+	}
+	return out.Bytes(), maxDepth, nil
 }
