@@ -87,6 +87,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, opts appO
 		a.refusals = &alert.Refusals{Store: st}
 		a.alerts = &alert.Evaluator{Store: st, Config: cfg.Alerts, PublicURL: cfg.PublicURL,
 			Notifiers: alert.NewNotifiers(cfg.Alerts, cfg.Secrets.Alerts), Refusals: a.refusals,
+			Stripe: a.billing,
 			LatestStripeEvent: func(ctx context.Context) (time.Time, bool, error) {
 				ev, ok, err := a.billing.LatestEvent(ctx)
 				return ev.Created, ok, err

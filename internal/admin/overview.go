@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/membersync/membersync/internal/store"
@@ -21,6 +23,68 @@ type overviewView struct {
 	Share  reviewShare
 	Drift  *store.DriftReport  // the latest drift sweep, nil before the first
 	Doctor *store.DoctorReport // the latest scheduled launch audit, nil before the first
+	// Refusals is the last hour's refused webhook deliveries, nil when none: information, never a
+	// concern or an alert, since anyone can post a wrong signature.
+	Refusals *refusalNote
+}
+
+// refusalWindow is how far back the overview counts refused webhook deliveries.
+const refusalWindow = time.Hour
+
+// refusalNote sums the refused webhook deliveries of the window, read from the per-minute counts
+// the webhook handler keeps (alert.Refusals): a few rows, however many requests were refused.
+type refusalNote struct {
+	Total int    `json:"total"`
+	Codes string `json:"codes"` // "bad signature: 12, too old: 1", most first
+	Hint  string `json:"hint"`
+}
+
+// refusalHints say what a refusal code usually means, most telling first.
+var refusalHints = []struct{ code, hint string }{
+	{"unavailable", "the database could not store events (HTTP 503)"},
+	{"busy", "too many deliveries arrived at once (HTTP 503); Stripe delivers them again"},
+	{"bad_signature", "usually a stranger probing, or a rotated secret (STRIPE_WEBHOOK_SECRET must hold the endpoint's signing secret; during a rotation both)"},
+	{"too_old", "signatures more than 5 minutes old: a replay, or a skewed server clock"},
+	{"too_new", "signatures from the future: a skewed server clock"},
+	{"livemode_mismatch", "events of the other Stripe mode: the endpoint and STRIPE_SECRET_KEY disagree about live and test"},
+}
+
+// loadRefusals returns the window's refusals, nil when there were none or they cannot be read.
+func (h *Handler) loadRefusals(ctx context.Context, now time.Time) *refusalNote {
+	counts, _, err := h.st.WebhookRefusalCounts(ctx, now.Add(-refusalWindow))
+	if err != nil {
+		return nil
+	}
+	codes := make([]string, 0, len(counts))
+	n := &refusalNote{}
+	for c, k := range counts {
+		if k > 0 {
+			codes = append(codes, c)
+			n.Total += k
+		}
+	}
+	if n.Total == 0 {
+		return nil
+	}
+	sort.Slice(codes, func(i, j int) bool {
+		if counts[codes[i]] != counts[codes[j]] {
+			return counts[codes[i]] > counts[codes[j]]
+		}
+		return codes[i] < codes[j]
+	})
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = fmt.Sprintf("%s: %d", strings.ReplaceAll(c, "_", " "), counts[c])
+	}
+	n.Codes = strings.Join(parts, ", ")
+	n.Hint = "requests no Stripe delivery would make, usually scanners"
+	for _, rh := range refusalHints {
+		if counts[rh.code] > 0 {
+			n.Hint = rh.hint
+			break
+		}
+	}
+	return n
 }
 
 // reviewShare is the share of events that needed a person.
@@ -56,6 +120,7 @@ func (h *Handler) loadOverview(ctx context.Context) (overviewView, error) {
 	if d, err := h.st.LatestDoctorReport(ctx); err == nil {
 		v.Doctor = &d
 	}
+	v.Refusals = h.loadRefusals(ctx, now)
 	var events, failures, syncMS []float64
 	var evL, failL, syncL []string
 	var hours []time.Time
@@ -124,7 +189,10 @@ type overviewJSON struct {
 	PeoplePending int           `json:"people_pending"`
 	Alerts        []FiringAlert `json:"alerts"`
 	Concerns      []string      `json:"concerns"`
-	Hours         []hourJSON    `json:"hours"`
+	// WebhookRefusals is the last hour's refused webhook deliveries (information, not a concern);
+	// null when there were none.
+	WebhookRefusals *refusalNote `json:"webhook_refusals"`
+	Hours           []hourJSON   `json:"hours"`
 }
 
 type windowJSON struct {
@@ -164,7 +232,7 @@ func (h *Handler) apiOverview(w http.ResponseWriter, r *http.Request, p *princip
 		Queue: queueJSON{Available: o.JobsAvailable, Running: o.JobsRunning, Retryable: o.JobsRetryable, Scheduled: o.JobsScheduled,
 			OldestAvailableSecs: v.OldestAge.Seconds()},
 		OpenReviews: o.OpenReviews, People: o.People, PeoplePending: o.PeoplePending,
-		Alerts: v.Alerts, Concerns: v.Concerns}
+		Alerts: v.Alerts, Concerns: v.Concerns, WebhookRefusals: v.Refusals}
 	if out.Alerts == nil {
 		out.Alerts = []FiringAlert{}
 	}

@@ -1,6 +1,6 @@
-// Package alert owns membersync's alerts: the rules that watch the database (webhook refusals,
-// Circle sync failures, review items left waiting, rejected credentials, slow convergence, a silent
-// webhook endpoint), their state — each alert fires once, repeats at most every configured interval
+// Package alert owns membersync's alerts: the rules that watch the database and Stripe's record
+// (webhook events Stripe could not deliver, Circle sync failures, review items left waiting, rejected
+// credentials, slow convergence, a silent webhook endpoint), their state — each alert fires once, repeats at most every configured interval
 // while it holds, and sends a resolved message when it clears — and the notifiers that reach a
 // person (a Slack-compatible webhook, a signed JSON webhook, email over SMTP with STARTTLS).
 //
@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/membersync/membersync/internal/billing"
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/store"
 )
@@ -35,7 +36,11 @@ type Evaluator struct {
 	// LatestStripeEvent returns when the newest Stripe event (of the types the endpoint receives)
 	// was created; false when there is none. Nil disables the webhook-silence rule.
 	LatestStripeEvent func(ctx context.Context) (time.Time, bool, error)
-	// Refusals, when set, is flushed before each pass so that this instance's counts are seen.
+	// Stripe is read for the events Stripe could not deliver (the webhook-failures rule), at most
+	// once every 5 minutes; nil disables that rule.
+	Stripe StripeEvents
+	// Refusals, when set, is flushed before each pass so that the overview sees this instance's
+	// counts of refused deliveries.
 	Refusals *Refusals
 	Log      *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -45,6 +50,16 @@ type Evaluator struct {
 
 	mu    sync.Mutex
 	stats map[string]NotifierStats // guarded by mu
+
+	stripeMu    sync.Mutex      // held across a read of Stripe, so that passes share it
+	undelivered undeliveredRead // the last read of Stripe's undelivered events; guarded by stripeMu
+}
+
+// StripeEvents is what the webhook-failures rule reads of Stripe; *billing.Reader provides it.
+type StripeEvents interface {
+	// UndeliveredEvents returns, with one list call, at most limit events created from from to to
+	// that Stripe has not delivered to every webhook endpoint, and whether Stripe had more.
+	UndeliveredEvents(ctx context.Context, from, to time.Time, limit int) ([]billing.Event, bool, error)
 }
 
 // NotifierStats counts one notifier's deliveries since the process started.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 	"github.com/stripe/stripe-go/v85/webhook"
 
 	"github.com/membersync/membersync/internal/alert"
+	"github.com/membersync/membersync/internal/billing"
+	"github.com/membersync/membersync/internal/billing/stripetest"
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/provider/providertest"
 	"github.com/membersync/membersync/internal/store"
@@ -28,7 +31,7 @@ func testConfig() config.AlertsConfig {
 	return config.AlertsConfig{
 		Repeat:          config.Duration(30 * time.Minute),
 		Timeout:         config.Duration(2 * time.Second),
-		WebhookFailures: config.WebhookFailuresRule{Window: config.Duration(5 * time.Minute), Threshold: 1, Codes: config.DefaultRefusalCodes},
+		WebhookFailures: config.WebhookFailuresRule{PendingFor: config.Duration(10 * time.Minute), Threshold: 1},
 		CircleFailures:  config.CircleFailuresRule{Window: config.Duration(time.Hour), Max: 3},
 		ReviewAge:       config.ReviewAgeRule{OlderThan: config.Duration(time.Hour)},
 		ConvergeP95:     config.ConvergeRule{Window: config.Duration(15 * time.Minute), Threshold: config.Duration(2 * time.Second), MinEvents: 1},
@@ -36,7 +39,7 @@ func testConfig() config.AlertsConfig {
 	}
 }
 
-// harness is one store with the three real receivers and a clock.
+// harness is one store with the three real receivers, a fake Stripe on the same clock, and a clock.
 type harness struct {
 	t        *testing.T
 	st       *store.Store
@@ -46,6 +49,7 @@ type harness struct {
 	hook     *httpReceiver
 	smtp     *smtpServer
 	refusals *alert.Refusals
+	stripe   *stripetest.Server
 
 	mu       sync.Mutex
 	latest   time.Time // Stripe's newest event; guarded by mu
@@ -61,7 +65,25 @@ func newHarness(t *testing.T, dialect string) *harness {
 		slack: newHTTPReceiver(t), hook: newHTTPReceiver(t), smtp: newSMTPServer(t, nil), done: map[string]bool{}}
 	h.st.Now = h.clk.Now
 	h.refusals = &alert.Refusals{Store: h.st, Now: h.clk.Now}
+	h.stripe = stripetest.New(stripetest.Options{Now: h.clk.Now})
+	t.Cleanup(h.stripe.Close)
 	return h
+}
+
+// fakeStripe returns the fake Stripe the harness's evaluators read.
+func fakeStripe(h *harness) *stripetest.Server { return h.stripe }
+
+// ackAll delivers every event the fake Stripe recorded to an endpoint that acknowledges them: Stripe
+// then holds none as undelivered.
+func ackAll(t *testing.T, s *stripetest.Server) {
+	t.Helper()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer hs.Close()
+	for _, r := range s.Deliver(context.Background(), hs.URL, stripetest.Bodies(s.Events()), stripetest.DeliveryOptions{}) {
+		if r.Status != http.StatusOK {
+			t.Fatalf("delivering %s: %d %v", r.EventID, r.Status, r.Err)
+		}
+	}
 }
 
 func (h *harness) notifiers() []alert.Notifier {
@@ -78,6 +100,7 @@ func (h *harness) notifiers() []alert.Notifier {
 func (h *harness) evaluator() *alert.Evaluator {
 	return &alert.Evaluator{
 		Store: h.st, Config: h.cfg, PublicURL: publicURL, Notifiers: h.notifiers(), Refusals: h.refusals, Now: h.clk.Now,
+		Stripe: billing.NewReader(billing.Config{SecretKey: h.stripe.SecretKey(), BaseURL: h.stripe.URL, Now: h.clk.Now}),
 		LatestStripeEvent: func(context.Context) (time.Time, bool, error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -235,15 +258,22 @@ func ruleCases() []ruleCase {
 		{
 			id: alert.RuleWebhookFailures,
 			hold: func(h *harness, now time.Time) {
-				h.refusals.Record("bad_signature")
-				h.refusals.Record("unavailable")
-				h.refusals.Record("missing_signature") // unsigned noise: not counted
+				h.refusals.Record("bad_signature") // anyone can send these: never counted
+				if first(h, "undelivered") {
+					// Two events Stripe has held as undelivered for 20 and 15 minutes.
+					h.clk.Set(now.Add(-20 * time.Minute))
+					h.stripe.CreateCustomer("ada@example.com", "")
+					h.clk.Set(now.Add(-15 * time.Minute))
+					h.stripe.CreateCustomer("bob@example.com", "")
+					h.clk.Set(now)
+				}
 			},
-			clear:    func(*harness, time.Time) {},
-			title:    "2 Stripe webhook deliveries refused in the last 5m",
-			detail:   []string{"Refused: bad_signature 1, unavailable 1.", "STRIPE_WEBHOOK_SECRET", "HTTP 503"},
+			clear:    func(h *harness, now time.Time) { ackAll(h.t, h.stripe) },
+			title:    "Stripe could not deliver 2 events to its webhook endpoints",
+			detail:   []string{"lists 2 events", "10m or more", "customer.created), was created 2026-03-02 09:40 UTC", publicURL + "/webhooks/stripe", "membersync backfill"},
 			link:     "/admin/events",
 			affected: -1,
+			since:    20 * time.Minute,
 		},
 		{
 			id: alert.RuleCircleFailures,
@@ -450,14 +480,33 @@ func TestRulesStayQuiet(t *testing.T) {
 		{"review item open 59 minutes", func(h *harness) {
 			openReview(h.t, h, t0.Add(-59*time.Minute), store.ReviewItem{PersonID: 1, Kind: "action_failed", ActionKey: "x", Reason: "r"})
 		}, false},
-		{"only unsigned noise refused", func(h *harness) {
-			h.refusals.Record("missing_signature")
-			h.refusals.Record("malformed_signature")
-			h.refusals.Record("bad_envelope")
+		{"refused deliveries of every code", func(h *harness) {
+			for _, c := range []string{"bad_signature", "too_old", "livemode_mismatch", "unavailable", "missing_signature", "malformed_signature"} {
+				h.refusals.Record(c)
+			}
 		}, false},
-		{"refusals older than the window", func(h *harness) {
-			h.clk.Set(t0.Add(-7 * time.Minute))
-			h.refusals.Record("bad_signature")
+		{"an event Stripe has held as undelivered for 9 minutes", func(h *harness) {
+			h.clk.Set(t0.Add(-9 * time.Minute))
+			h.stripe.CreateCustomer("a@example.com", "")
+			h.clk.Set(t0)
+		}, false},
+		{"events Stripe delivered", func(h *harness) {
+			h.clk.Set(t0.Add(-time.Hour))
+			h.stripe.CreateCustomer("a@example.com", "")
+			h.clk.Set(t0)
+			ackAll(h.t, h.stripe)
+		}, false},
+		{"two undelivered events under a threshold of three", func(h *harness) {
+			h.cfg.WebhookFailures.Threshold = 3
+			h.clk.Set(t0.Add(-time.Hour))
+			h.stripe.CreateCustomer("a@example.com", "")
+			h.stripe.CreateCustomer("b@example.com", "")
+			h.clk.Set(t0)
+		}, false},
+		{"webhook failures rule disabled", func(h *harness) {
+			h.cfg.WebhookFailures.Disabled = true
+			h.clk.Set(t0.Add(-time.Hour))
+			h.stripe.CreateCustomer("a@example.com", "")
 			h.clk.Set(t0)
 		}, false},
 		{"converged in exactly the threshold; another too recent to judge", func(h *harness) {

@@ -14,7 +14,8 @@ import (
 const refusalKeep = 24 * time.Hour
 
 // Refusals counts refused webhook deliveries per minute and refusal code, and adds the counts to the
-// store in batches, where the webhook-failures rule reads them (on any instance). Record never
+// store in batches, where the admin overview reads them (on any instance). They never alert: anyone
+// can post a wrong signature, so the webhook-failures rule reads Stripe's record instead. Record never
 // blocks and never touches the database, so a flood of bad signatures costs one write per flush,
 // and refusals counted while the database is down (503s) are written once it is back. Counts wait
 // at most a day.

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/membersync/membersync/internal/billing"
 	"github.com/membersync/membersync/internal/config"
 )
 
@@ -65,7 +65,7 @@ type rule struct {
 func (e *Evaluator) rules() []rule {
 	c := e.config()
 	return []rule{
-		{name: RuleWebhookFailures, disabled: c.WebhookFailures.Disabled, check: e.webhookFailures},
+		{name: RuleWebhookFailures, disabled: c.WebhookFailures.Disabled || e.Stripe == nil, check: e.webhookFailures},
 		{name: RuleCircleFailures, disabled: c.CircleFailures.Disabled, check: e.circleFailures},
 		{name: RuleReviewAge, disabled: c.ReviewAge.Disabled, check: e.reviewAge},
 		{name: RuleCredentials, disabled: c.Credentials.Disabled, check: e.credentials},
@@ -96,51 +96,99 @@ func (e *Evaluator) drift(ctx context.Context, now time.Time) ([]finding, error)
 	return nil, nil
 }
 
-// refusalHints say what each refusal code means and what to do.
-var refusalHints = map[string]string{
-	"bad_signature":     "no signature matched: STRIPE_WEBHOOK_SECRET must be the endpoint's signing secret (during a rotation, both: whsec_old,whsec_new)",
-	"too_old":           "signatures more than 5 minutes old: check the server clock",
-	"livemode_mismatch": "events of the other Stripe mode: the endpoint and STRIPE_SECRET_KEY disagree about live and test",
-	"unavailable":       "the database could not store events (HTTP 503)",
+// undeliveredLookback is how far back the webhook-failures rule reads Stripe's events: Stripe retries
+// a delivery for up to 3 days, so an event it still holds as pending stays in view until it is
+// delivered or Stripe gives up, however quiet the account is meanwhile.
+const undeliveredLookback = 72 * time.Hour
+
+// maxUndelivered is the page the webhook-failures rule reads: one list call, at most this many events.
+const maxUndelivered = 100
+
+// stripeReadEvery spaces the webhook-failures rule's calls to Stripe: the evaluator runs every minute
+// and reuses what it read (or the error it got) for this long.
+const stripeReadEvery = 5 * time.Minute
+
+// undeliveredRead is one read of Stripe's undelivered events.
+type undeliveredRead struct {
+	at     time.Time // when it was read; the window ends PendingFor before it
+	events []billing.Event
+	more   bool // Stripe had more than the page read
+	err    error
 }
 
+// readUndelivered returns Stripe's undelivered events created in the lookback up to pendingFor ago,
+// read at most once every stripeReadEvery (one list call) and otherwise reused.
+func (e *Evaluator) readUndelivered(ctx context.Context, now time.Time, pendingFor time.Duration) undeliveredRead {
+	e.stripeMu.Lock()
+	defer e.stripeMu.Unlock()
+	last := e.undelivered
+	if !last.at.IsZero() && !now.Before(last.at) && now.Sub(last.at) < stripeReadEvery {
+		return last
+	}
+	sctx, cancel := context.WithTimeout(ctx, e.timeout())
+	defer cancel()
+	rd := undeliveredRead{at: now}
+	rd.events, rd.more, rd.err = e.Stripe.UndeliveredEvents(sctx, now.Add(-undeliveredLookback), now.Add(-pendingFor), maxUndelivered)
+	if rd.err != nil && ctx.Err() != nil {
+		return rd // the pass itself was cancelled: not worth remembering
+	}
+	e.undelivered = rd
+	return rd
+}
+
+// webhookFailures fires on Stripe's own record: events the Events API still holds as undelivered
+// (pending_webhooks above 0) PendingFor after their creation. Nothing a stranger sends to the
+// endpoint changes that record; local refusals are only shown on the overview. An error reading
+// Stripe (credentials included, which the credentials rule covers) leaves the alert as it is.
 func (e *Evaluator) webhookFailures(ctx context.Context, now time.Time) ([]finding, error) {
 	r := e.config().WebhookFailures
-	counts, first, err := e.Store.WebhookRefusalCounts(ctx, now.Add(-r.Window.D()))
+	pendingFor := r.PendingFor.D()
+	rd := e.readUndelivered(ctx, now, pendingFor)
+	if rd.err != nil {
+		return nil, fmt.Errorf("asking Stripe for undelivered events: %w", rd.err)
+	}
+	// The read's own window, checked again: it is what the count claims.
+	var evs []billing.Event
+	for _, ev := range rd.events {
+		if ev.PendingWebhooks > 0 && !ev.Created.After(rd.at.Add(-pendingFor)) {
+			evs = append(evs, ev)
+		}
+	}
+	if len(evs) == 0 || len(evs) < max(r.Threshold, 1) {
+		return nil, nil
+	}
+	oldest, live := evs[0], false
+	ids := make([]string, 0, len(evs))
+	for _, ev := range evs {
+		ids = append(ids, ev.ID)
+		if ev.Created.Before(oldest.Created) {
+			oldest = ev
+		}
+		live = live || ev.Livemode
+	}
+	known, err := e.Store.KnownEventIDs(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	total := 0
-	var since time.Time
-	var parts, hints []string
-	codes := slices.Clone(r.Codes)
-	sort.Strings(codes)
-	for _, c := range codes {
-		n := counts[c]
-		if n == 0 {
-			continue
-		}
-		total += n
-		if since.IsZero() || first[c].Before(since) {
-			since = first[c]
-		}
-		parts = append(parts, fmt.Sprintf("%s %d", c, n))
-		if h := refusalHints[c]; h != "" {
-			hints = append(hints, h)
-		}
+	count := plural(len(evs), "event", "events")
+	if rd.more {
+		count = fmt.Sprintf("%d or more events", len(evs))
 	}
-	if total < max(r.Threshold, 1) {
-		return nil, nil
+	mode := "test mode"
+	if live {
+		mode = "live mode"
 	}
-	detail := fmt.Sprintf("Refused: %s.", strings.Join(parts, ", "))
-	if len(hints) > 0 {
-		detail += " " + upperFirst(strings.Join(hints, "; ")) + "."
+	detail := fmt.Sprintf("Stripe's Events API (%s) lists %s that Stripe has not delivered to every webhook endpoint %s or more after creating them (pending_webhooks above 0); the oldest, %s (%s), was created %s.",
+		mode, count, human(pendingFor), oldest.ID, oldest.Type, when(oldest.Created))
+	if n := len(known); n > 0 {
+		detail += fmt.Sprintf(" membersync holds %d of them already: for those, another endpoint on the Stripe account may be the one failing, or membersync's answers reached Stripe too late.", n)
 	}
-	detail += " Nothing refused was stored; Stripe retries refused deliveries for up to 3 days."
+	detail += fmt.Sprintf(" Stripe retries for up to 3 days. In the Stripe dashboard (Developers → Webhooks) open the endpoint %s/webhooks/stripe and read its failed deliveries: a signing secret other than STRIPE_WEBHOOK_SECRET, a disabled endpoint, or membersync unreachable or answering errors. Then run membersync backfill to catch up; the alert resolves once Stripe has delivered them.",
+		strings.TrimRight(e.PublicURL, "/"))
 	return []finding{{
-		title:    fmt.Sprintf("%s refused in the last %s", plural(total, "Stripe webhook delivery", "Stripe webhook deliveries"), human(r.Window.D())),
+		title:    fmt.Sprintf("Stripe could not deliver %s to its webhook endpoints", count),
 		detail:   detail,
-		since:    since,
+		since:    oldest.Created,
 		affected: -1,
 		link:     e.link(pageEvents),
 	}}, nil
@@ -341,12 +389,9 @@ func (e *Evaluator) config() config.AlertsConfig {
 			*d = config.Duration(v)
 		}
 	}
-	def(&c.WebhookFailures.Window, config.DefaultWebhookFailureWindow)
+	def(&c.WebhookFailures.PendingFor, config.DefaultWebhookPendingFor)
 	if c.WebhookFailures.Threshold <= 0 {
 		c.WebhookFailures.Threshold = 1
-	}
-	if len(c.WebhookFailures.Codes) == 0 {
-		c.WebhookFailures.Codes = config.DefaultRefusalCodes
 	}
 	def(&c.CircleFailures.Window, config.DefaultCircleFailureWindow)
 	if c.CircleFailures.Max <= 0 {

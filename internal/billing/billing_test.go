@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -987,4 +988,67 @@ func TestEventCustomerResolvesCharges(t *testing.T) {
 			t.Errorf("EventCustomer(%s) = %q, %v; want %s", ev.Type, got, err, cus)
 		}
 	}
+}
+
+// TestUndeliveredEvents reads Stripe's own record of undelivered events: one list call with
+// delivery_success=false and a created range, the events still pending newest first, and whether
+// Stripe had more. A rejected key comes back as a config error.
+func TestUndeliveredEvents(t *testing.T) {
+	e := newEnv(t, stripetest.Options{})
+	ctx := context.Background()
+	cus := e.srv.CreateCustomer("late@example.com", "")
+	e.srv.Advance(time.Hour)
+	e.srv.Subscribe(cus, e.monthly, 0)
+	e.srv.Advance(time.Hour)
+	e.srv.CreateCustomer("new@example.com", "")
+	all := e.srv.Events()
+	if len(all) < 4 {
+		t.Fatalf("scenario made %d events, want 4 or more", len(all))
+	}
+	hs := newAckServer(t)
+	// The first event is acknowledged; the others stay pending.
+	e.srv.Deliver(ctx, hs, stripetest.Bodies(all[:1]), stripetest.DeliveryOptions{})
+
+	e.calls.reset()
+	got, more, err := e.r.UndeliveredEvents(ctx, start, start.Add(90*time.Minute), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, ev := range got {
+		ids = append(ids, ev.ID)
+		if ev.PendingWebhooks != 1 {
+			t.Errorf("%s: PendingWebhooks %d, want 1", ev.ID, ev.PendingWebhooks)
+		}
+	}
+	var want []string
+	for i := len(all) - 1; i >= 1; i-- {
+		if !all[i].Created.After(start.Add(90 * time.Minute)) {
+			want = append(want, all[i].ID)
+		}
+	}
+	if !slices.Equal(ids, want) || more {
+		t.Errorf("undelivered in the range: got %v (more %v), want %v newest first", ids, more, want)
+	}
+	if ops := e.calls.ops(); len(ops) != 1 {
+		t.Errorf("calls: %v, want one list call", ops)
+	}
+
+	got, more, err = e.r.UndeliveredEvents(ctx, start, start.Add(3*time.Hour), 1)
+	if err != nil || len(got) != 1 || got[0].ID != all[len(all)-1].ID || !more {
+		t.Errorf("limit 1: %v more %v err %v, want the newest and more", got, more, err)
+	}
+
+	_, _, err = e.reader("sk_test_revoked").UndeliveredEvents(ctx, start, start.Add(time.Hour), 10)
+	if provider.KindOf(err) != provider.Config {
+		t.Errorf("rejected key: %v (kind %v), want a config error", err, provider.KindOf(err))
+	}
+}
+
+// newAckServer returns the URL of a webhook endpoint that acknowledges every delivery.
+func newAckServer(t *testing.T) string {
+	t.Helper()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(hs.Close)
+	return hs.URL
 }

@@ -20,6 +20,9 @@ type Event struct {
 	APIVersion string
 	Created    time.Time
 	Livemode   bool
+	// PendingWebhooks is Stripe's pending_webhooks when the event was read: how many webhook endpoints
+	// of the account have not yet acknowledged it.
+	PendingWebhooks int
 	// Raw is the whole event JSON as the API returned it, the same shape a webhook delivers.
 	Raw json.RawMessage
 }
@@ -109,8 +112,41 @@ func (r *Reader) LatestEvent(ctx context.Context) (Event, bool, error) {
 	return Event{}, false, nil
 }
 
+// maxUndeliveredPage bounds the one page UndeliveredEvents reads.
+const maxUndeliveredPage = 100
+
+// UndeliveredEvents reads, with one list call, the events created from from to to (inclusive) that
+// Stripe has not delivered to every webhook endpoint of the account, newest first, at most limit
+// (1 to 100); more reports that Stripe had further pages, which are not read.
+//
+// It asks with delivery_success=false, which Stripe documents as "events which are still pending or
+// have failed all delivery attempts to a webhook endpoint", and keeps only the events whose
+// pending_webhooks is above 0 ("number of webhooks that haven't been successfully delivered").
+// Stripe's documentation does not say whether an event whose retries ran out (after 3 days) still
+// counts in pending_webhooks: either way only events Stripe still holds as undelivered are kept, and
+// were the filter ignored, the pending_webhooks check alone would still keep the right ones of the
+// page.
+func (r *Reader) UndeliveredEvents(ctx context.Context, from, to time.Time, limit int) (events []Event, more bool, err error) {
+	ctx, tr := track(ctx)
+	p := &stripe.EventListParams{DeliverySuccess: stripe.Bool(false)}
+	p.Limit = stripe.Int64(int64(min(max(limit, 1), maxUndeliveredPage)))
+	p.Single = true
+	p.CreatedRange = &stripe.RangeQueryParams{GreaterThanOrEqual: from.Unix(), LesserThanOrEqual: to.Unix()}
+	list := r.sc.V1Events.List(ctx, p)
+	for e, err := range list.All(ctx) {
+		if err != nil {
+			return nil, false, tr.fail(err)
+		}
+		if e.PendingWebhooks > 0 {
+			events = append(events, toEvent(e))
+		}
+	}
+	return events, list.Meta().HasMore, nil
+}
+
 func toEvent(e *stripe.Event) Event {
-	ev := Event{ID: e.ID, Type: string(e.Type), APIVersion: e.APIVersion, Created: unix(e.Created), Livemode: e.Livemode}
+	ev := Event{ID: e.ID, Type: string(e.Type), APIVersion: e.APIVersion, Created: unix(e.Created), Livemode: e.Livemode,
+		PendingWebhooks: int(e.PendingWebhooks)}
 	if e.LastResponse != nil {
 		ev.Raw = bytes.Clone(e.LastResponse.RawJSON)
 	}

@@ -24,6 +24,7 @@ const (
 	DefaultAlertRepeat          = 4 * time.Hour
 	DefaultAlertTimeout         = 10 * time.Second
 	DefaultWebhookFailureWindow = 5 * time.Minute
+	DefaultWebhookPendingFor    = 10 * time.Minute
 	DefaultCircleFailureWindow  = time.Hour
 	DefaultCircleFailureMax     = 3
 	DefaultReviewAge            = time.Hour
@@ -33,9 +34,10 @@ const (
 	DefaultSMTPPort             = 587
 )
 
-// DefaultRefusalCodes are the webhook refusals that alert: deliveries Stripe signed or sent that
+// DefaultRefusalCodes are the webhook refusal codes of deliveries Stripe may have signed or sent that
 // membersync could not take (a wrong signing secret, a skewed clock, the other Stripe mode, the
-// database down). Unsigned noise from scanners (missing_signature, malformed_signature) does not.
+// database down), as opposed to unsigned noise from scanners (missing_signature,
+// malformed_signature). Refusals no longer alert: anyone can post a wrong signature.
 var DefaultRefusalCodes = []string{"bad_signature", "too_old", "livemode_mismatch", "unavailable"}
 
 // AlertsConfig holds the alert rules and where alerts are sent. Every rule is on by default with the
@@ -59,14 +61,22 @@ type AlertsConfig struct {
 	Email   EmailNotifier   `yaml:"email"`
 }
 
-// WebhookFailuresRule fires when Stripe deliveries were refused in the window.
+// WebhookFailuresRule fires on Stripe's own record of undelivered events: events the Events API
+// still holds as pending (pending_webhooks above 0) PendingFor after they were created. Deliveries
+// membersync refused locally (bad signatures and the like) do not fire it, since a stranger can
+// cause those; the admin overview shows them.
 type WebhookFailuresRule struct {
 	Disabled bool `yaml:"disabled"`
-	// Window is how far back refusals count; default 5m.
-	Window Duration `yaml:"window"`
-	// Threshold is how many refusals fire it; default 1 (any).
+	// PendingFor is how long Stripe must have failed to deliver an event before it counts: Stripe
+	// retries with backoff, so a moment's failure is not yet news. Default 10m.
+	PendingFor Duration `yaml:"pending_for"`
+	// Threshold is how many undelivered events fire it; default 1 (any).
 	Threshold int `yaml:"threshold"`
-	// Codes are the refusal codes that count; default DefaultRefusalCodes.
+	// Window is accepted for older configuration files and ignored: it bounded the local refusals
+	// the rule used to count.
+	Window Duration `yaml:"window"`
+	// Codes is accepted for older configuration files and ignored: the refusal codes the rule used
+	// to count.
 	Codes []string `yaml:"codes"`
 }
 
@@ -164,6 +174,7 @@ func (a *AlertsConfig) applyDefaults() {
 	def(&a.Repeat, DefaultAlertRepeat)
 	def(&a.Timeout, DefaultAlertTimeout)
 	def(&a.WebhookFailures.Window, DefaultWebhookFailureWindow)
+	def(&a.WebhookFailures.PendingFor, DefaultWebhookPendingFor)
 	if a.WebhookFailures.Threshold == 0 {
 		a.WebhookFailures.Threshold = 1
 	}
@@ -210,6 +221,13 @@ func (a *AlertsConfig) validate(path string) Problems {
 		add("timeout", "%s is too long: a notifier gets at most 1m (alerts are evaluated every minute)", a.Timeout.D())
 	}
 	positive("webhook_failures.window", a.WebhookFailures.Window)
+	positive("webhook_failures.pending_for", a.WebhookFailures.PendingFor)
+	if a.WebhookFailures.PendingFor > 0 && a.WebhookFailures.PendingFor.D() < time.Minute {
+		add("webhook_failures.pending_for", "%s is too short: Stripe retries with backoff; use a few minutes (default 10m)", a.WebhookFailures.PendingFor.D())
+	}
+	if a.WebhookFailures.PendingFor.D() >= 72*time.Hour {
+		add("webhook_failures.pending_for", "%s is too long: Stripe stops retrying after 3 days; use a few minutes (default 10m)", a.WebhookFailures.PendingFor.D())
+	}
 	if a.WebhookFailures.Threshold < 0 {
 		add("webhook_failures.threshold", "must be 1 or more")
 	}

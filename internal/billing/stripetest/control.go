@@ -16,26 +16,52 @@ type Event struct {
 	Type       string // such as "invoice.payment_failed"
 	CustomerID string // the customer the event concerns, as the fake knows it ("" for none)
 	Created    time.Time
-	JSON       EventJSON
+	// PendingWebhooks is how many webhook endpoints have not acknowledged the event yet (see
+	// webhookEndpoints).
+	PendingWebhooks int
+	// JSON is the event as it reads now; its pending_webhooks is PendingWebhooks.
+	JSON EventJSON
 }
+
+// webhookEndpoints is how many webhook endpoints the fake's account has: one, the endpoint whose
+// signing secret is Options.WebhookSecret and to which Deliver posts. Stripe sets an event's
+// pending_webhooks to the endpoints it is to be sent to and counts one down per endpoint that answers
+// 2xx; the fake does the same for its one endpoint, so an event is pending until a Deliver of it is
+// acknowledged. (Stripe also gives up after 3 days of retries; the fake never does, and Stripe's
+// documentation does not say what pending_webhooks reads then.)
+const webhookEndpoints = 1
 
 type event struct {
 	id, typ, customer string
 	created           int64
-	body              []byte
+	// env is the envelope as emitted, its data rendered once (a snapshot, as Stripe's).
+	env eventEnvelope
+	// pending is the event's pending_webhooks: endpoints that have not acknowledged it.
+	pending int
+}
+
+// body renders the event as Stripe returns it now.
+func (e *event) body() []byte {
+	env := e.env
+	env.PendingWebhooks = e.pending
+	b, err := json.Marshal(env)
+	if err != nil {
+		panic(fmt.Sprintf("stripetest: encoding event %s: %v", e.id, err))
+	}
+	return b
 }
 
 // eventEnvelope is the JSON shape of a snapshot event, fields in Stripe's order.
 type eventEnvelope struct {
-	ID              string    `json:"id"`
-	Object          string    `json:"object"`
-	APIVersion      string    `json:"api_version"`
-	Created         int64     `json:"created"`
-	Data            eventData `json:"data"`
-	Livemode        bool      `json:"livemode"`
-	PendingWebhooks int       `json:"pending_webhooks"`
-	Request         eventReq  `json:"request"`
-	Type            string    `json:"type"`
+	ID              string          `json:"id"`
+	Object          string          `json:"object"`
+	APIVersion      string          `json:"api_version"`
+	Created         int64           `json:"created"`
+	Data            json.RawMessage `json:"data"`
+	Livemode        bool            `json:"livemode"`
+	PendingWebhooks int             `json:"pending_webhooks"`
+	Request         eventReq        `json:"request"`
+	Type            string          `json:"type"`
 }
 
 type eventData struct {
@@ -51,17 +77,15 @@ type eventReq struct {
 // emit records an event. automatic marks changes Stripe makes on its own (renewals, retries), whose
 // request.id is null; the others look like API requests. Callers hold s.mu.
 func (s *Server) emit(typ string, object any, prev obj, customerID string, automatic bool) {
-	e := &event{id: s.st.newID("evt"), typ: typ, customer: customerID, created: s.Now().Unix()}
-	env := eventEnvelope{ID: e.id, Object: "event", APIVersion: APIVersion, Created: e.created,
-		Data: eventData{Object: object, PreviousAttributes: prev}, PendingWebhooks: 1, Type: typ}
-	if !automatic {
-		env.Request = eventReq{ID: ptr(fmt.Sprintf("req_E%013d", s.st.next)), IdempotencyKey: ptr(fmt.Sprintf("T%013d-membersync", s.st.next))}
-	}
-	b, err := json.Marshal(env)
+	e := &event{id: s.st.newID("evt"), typ: typ, customer: customerID, created: s.Now().Unix(), pending: webhookEndpoints}
+	data, err := json.Marshal(eventData{Object: object, PreviousAttributes: prev})
 	if err != nil {
 		panic(fmt.Sprintf("stripetest: encoding event %s: %v", typ, err))
 	}
-	e.body = b
+	e.env = eventEnvelope{ID: e.id, Object: "event", APIVersion: APIVersion, Created: e.created, Data: data, Type: typ}
+	if !automatic {
+		e.env.Request = eventReq{ID: ptr(fmt.Sprintf("req_E%013d", s.st.next)), IdempotencyKey: ptr(fmt.Sprintf("T%013d-membersync", s.st.next))}
+	}
 	s.st.events = append(s.st.events, e)
 }
 
@@ -85,9 +109,22 @@ func (s *Server) Events() []Event {
 	out := make([]Event, 0, len(s.st.events))
 	for _, e := range s.st.events {
 		out = append(out, Event{ID: e.id, Type: e.typ, CustomerID: e.customer, Created: time.Unix(e.created, 0).UTC(),
-			JSON: append(EventJSON(nil), e.body...)})
+			PendingWebhooks: e.pending, JSON: e.body()})
 	}
 	return out
+}
+
+// acknowledged records that the webhook endpoint answered a delivery of the event id with 2xx: it is
+// no longer pending there. Unknown ids (bodies not recorded by this fake) change nothing.
+func (s *Server) acknowledged(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.st.events {
+		if e.id == id {
+			e.pending = 0
+			return
+		}
+	}
 }
 
 // Bodies returns the JSON bodies of events, for Deliver.

@@ -43,7 +43,9 @@ type DeliveryResult struct {
 
 // Deliver posts each event body to url as Stripe would: JSON body, Stripe-Signature header
 // "t=…,v1=…" computed with stripe-go's webhook package. It returns one result per send, in the order
-// of sending (which Shuffle and Duplicate change); with Concurrency > 1 sends overlap.
+// of sending (which Shuffle and Duplicate change); with Concurrency > 1 sends overlap. An event whose
+// delivery is answered 2xx is no longer pending: its pending_webhooks reads 0 from then on, and
+// GET /v1/events?delivery_success=false leaves it out.
 func (s *Server) Deliver(ctx context.Context, url string, events []EventJSON, opts DeliveryOptions) []DeliveryResult {
 	type send struct {
 		body    []byte
@@ -98,6 +100,9 @@ func (s *Server) Deliver(ctx context.Context, url string, events []EventJSON, op
 					continue
 				}
 				res.Status, res.Err = post(ctx, client, url, p.body, secret, now())
+				if res.Err == nil && res.Status >= 200 && res.Status < 300 {
+					s.acknowledged(res.EventID)
+				}
 				results[i] = res
 			}
 		}()

@@ -328,22 +328,36 @@ func (s *Server) listEvents(rq *request) (any, *apiError) {
 		}
 		return true
 	}
+	// delivery_success: "Filter events by whether all webhooks were successfully delivered. If false,
+	// events which are still pending or have failed all delivery attempts to a webhook endpoint will
+	// be returned" (stripe-go EventListParams). The fake's endpoint never runs out of attempts, so an
+	// event is delivered exactly when its pending_webhooks is 0.
+	delivered := func(*event) bool { return true }
+	switch v := rq.form.get("delivery_success"); v {
+	case "":
+	case "true":
+		delivered = func(e *event) bool { return e.pending == 0 }
+	case "false":
+		delivered = func(e *event) bool { return e.pending > 0 }
+	default:
+		return nil, badRequest("delivery_success", "Invalid boolean: %s", v)
+	}
 	var out []*event
 	for i := len(s.st.events) - 1; i >= 0; i-- {
 		e := s.st.events[i]
-		if match(e.typ) && cf.match(e.created) {
+		if match(e.typ) && cf.match(e.created) && delivered(e) {
 			out = append(out, e)
 		}
 	}
 	return paginate(s, rq, "/v1/events", false, out, func(e *event) string { return e.id },
-		func(e *event) any { return json.RawMessage(e.body) })
+		func(e *event) any { return json.RawMessage(e.body()) })
 }
 
 func (s *Server) getEvent(rq *request) (any, *apiError) {
 	id := rq.r.PathValue("id")
 	for _, e := range s.st.events {
 		if e.id == id {
-			return json.RawMessage(e.body), nil
+			return json.RawMessage(e.body()), nil
 		}
 	}
 	return nil, notFound("event", id, "id")

@@ -451,3 +451,70 @@ func TestClock(t *testing.T) {
 		t.Errorf("event created %v, want %v", ev.Created, start.Add(time.Hour))
 	}
 }
+
+// TestPendingWebhooks follows Stripe's pending_webhooks through deliveries: an event is pending at its
+// one endpoint until a delivery of it is answered 2xx, and delivery_success filters the list on it.
+func TestPendingWebhooks(t *testing.T) {
+	srv := newServer(t, stripetest.Options{})
+	scenario(srv)
+	all := srv.Events()
+	key := srv.SecretKey()
+	rc := &receiver{secret: srv.WebhookSecret()}
+	hs := httptest.NewServer(rc)
+	defer hs.Close()
+	ctx := context.Background()
+
+	listed := func(query string) map[string]float64 {
+		t.Helper()
+		st, m := get(t, srv, key, "/v1/events?limit=100"+query)
+		if st != 200 {
+			t.Fatalf("GET /v1/events?%s: status %d %v", query, st, m)
+		}
+		out := map[string]float64{}
+		for _, e := range m["data"].([]any) {
+			o := e.(map[string]any)
+			out[o["id"].(string)] = o["pending_webhooks"].(float64)
+		}
+		return out
+	}
+	for _, e := range all {
+		if e.PendingWebhooks != 1 || !strings.Contains(string(e.JSON), `"pending_webhooks":1`) {
+			t.Fatalf("undelivered %s: pending %d, JSON %s; want 1", e.ID, e.PendingWebhooks, e.JSON)
+		}
+	}
+	if got := listed("&delivery_success=false"); len(got) != len(all) {
+		t.Errorf("delivery_success=false before any delivery: %d events, want all %d", len(got), len(all))
+	}
+
+	// Refused (wrong secret, then a 503) and then acknowledged.
+	srv.Deliver(ctx, hs.URL, stripetest.Bodies(all[:3]), stripetest.DeliveryOptions{Secret: "whsec_other"})
+	rc.status = http.StatusServiceUnavailable
+	srv.Deliver(ctx, hs.URL, stripetest.Bodies(all[:3]), stripetest.DeliveryOptions{})
+	if got := listed("&delivery_success=false"); len(got) != len(all) {
+		t.Errorf("after refused deliveries: %d pending, want all %d", len(got), len(all))
+	}
+	rc.status = 0
+	srv.Deliver(ctx, hs.URL, stripetest.Bodies(all[:2]), stripetest.DeliveryOptions{})
+
+	pending, done := listed("&delivery_success=false"), listed("&delivery_success=true")
+	if len(pending) != len(all)-2 || len(done) != 2 {
+		t.Fatalf("after 2 acknowledged: %d pending, %d delivered; want %d and 2", len(pending), len(done), len(all)-2)
+	}
+	for _, e := range all[:2] {
+		if p, ok := done[e.ID]; !ok || p != 0 {
+			t.Errorf("acknowledged %s: listed delivered %v with pending_webhooks %v, want 0", e.ID, ok, p)
+		}
+	}
+	if p, ok := pending[all[2].ID]; !ok || p != 1 {
+		t.Errorf("refused %s: listed pending %v with pending_webhooks %v, want 1", all[2].ID, ok, p)
+	}
+	if _, ev := get(t, srv, key, "/v1/events/"+all[0].ID); ev["pending_webhooks"] != 0.0 {
+		t.Errorf("GET acknowledged event: pending_webhooks %v, want 0", ev["pending_webhooks"])
+	}
+	if e := srv.Events()[0]; e.PendingWebhooks != 0 || !strings.Contains(string(e.JSON), `"pending_webhooks":0`) {
+		t.Errorf("Events()[0] after delivery: pending %d, JSON %s", e.PendingWebhooks, e.JSON)
+	}
+	if st, m := get(t, srv, key, "/v1/events?delivery_success=maybe"); st != 400 {
+		t.Errorf("delivery_success=maybe: status %d %v, want 400", st, m)
+	}
+}
