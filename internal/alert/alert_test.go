@@ -18,6 +18,7 @@ import (
 	"github.com/membersync/membersync/internal/billing"
 	"github.com/membersync/membersync/internal/billing/stripetest"
 	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/mail/mailtest"
 	"github.com/membersync/membersync/internal/provider/providertest"
 	"github.com/membersync/membersync/internal/store"
 	"github.com/membersync/membersync/internal/store/storetest"
@@ -47,7 +48,7 @@ type harness struct {
 	cfg      config.AlertsConfig
 	slack    *httpReceiver
 	hook     *httpReceiver
-	smtp     *smtpServer
+	smtp     *mailtest.Server
 	refusals *alert.Refusals
 	stripe   *stripetest.Server
 
@@ -133,7 +134,7 @@ func (h *harness) evaluate(ev *alert.Evaluator) {
 func (h *harness) expect(status string) alert.Message {
 	t := h.t
 	t.Helper()
-	slack, hook, mails := h.slack.take(), h.hook.take(), h.smtp.take()
+	slack, hook, mails := h.slack.Take(), h.hook.Take(), h.smtp.Take()
 	want := 1
 	if status == "" {
 		want = 0
@@ -568,7 +569,7 @@ func TestRulesStayQuiet(t *testing.T) {
 	}
 }
 
-func tlsRoots(s *smtpServer) *tls.Config { return &tls.Config{RootCAs: s.Roots} }
+func tlsRoots(s *mailtest.Server) *tls.Config { return &tls.Config{RootCAs: s.Roots} }
 
 // TestNotifierOutage shows that a notifier that is down or hangs neither stalls the pass nor keeps
 // the others from delivering; its failures are counted, and a message nobody received is retried.
@@ -583,7 +584,7 @@ func TestNotifierOutage(t *testing.T) {
 			openReview(t, h, t0, store.ReviewItem{PersonID: 7, Kind: "credentials", ActionKey: "circle", Reason: "rejected"})
 
 			h.evaluate(ev) // returns: the hung receiver is cut off by the timeout
-			if got := len(h.smtp.take()); got != 1 {
+			if got := len(h.smtp.Take()); got != 1 {
 				t.Fatalf("email got %d messages, want 1 while the other notifiers are out", got)
 			}
 			stats := ev.NotifierStats()
@@ -605,7 +606,7 @@ func TestNotifierOutage(t *testing.T) {
 			// Delivered by one notifier: not sent again on the next pass.
 			h.clk.Set(t0.Add(time.Minute))
 			h.evaluate(ev)
-			if got := len(h.smtp.take()); got != 0 {
+			if got := len(h.smtp.Take()); got != 0 {
 				t.Errorf("email got %d messages on the next pass, want 0", got)
 			}
 
@@ -629,7 +630,7 @@ func TestNotifierOutage(t *testing.T) {
 			only.set(0, false)
 			h.clk.Set(t0.Add(4 * time.Minute))
 			h.evaluate(ev2)
-			got := only.take()
+			got := only.Take()
 			if len(got) != 1 {
 				t.Fatalf("after the receiver came back: %d messages, want 1", len(got))
 			}
@@ -639,7 +640,7 @@ func TestNotifierOutage(t *testing.T) {
 			}
 			h.clk.Set(t0.Add(5 * time.Minute))
 			h.evaluate(ev2)
-			if n := len(only.take()); n != 0 {
+			if n := len(only.Take()); n != 0 {
 				t.Errorf("the pass after delivery sent %d messages, want 0", n)
 			}
 		})

@@ -16,6 +16,7 @@ import (
 	"github.com/stripe/stripe-go/v85/webhook"
 
 	"github.com/membersync/membersync/internal/alert"
+	"github.com/membersync/membersync/internal/mail/mailtest"
 )
 
 const webhookSecret = "alert-webhook-secret-0123456789"
@@ -40,7 +41,7 @@ func TestSlackMessage(t *testing.T) {
 	if err := n.Notify(context.Background(), sample(alert.StatusFiring)); err != nil {
 		t.Fatal(err)
 	}
-	got := rcv.take()
+	got := rcv.Take()
 	if len(got) != 1 {
 		t.Fatalf("deliveries: got %d, want 1", len(got))
 	}
@@ -101,7 +102,7 @@ func TestWebhookSignatureIsStripes(t *testing.T) {
 	if err := n.Notify(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	got := rcv.take()
+	got := rcv.Take()
 	if len(got) != 1 {
 		t.Fatalf("deliveries: got %d, want 1", len(got))
 	}
@@ -156,20 +157,20 @@ func readMail(t *testing.T, data []byte) (subject, body string, h mail.Header) {
 }
 
 func TestEmail(t *testing.T) {
-	trusted := func(s *smtpServer) *tls.Config { return &tls.Config{RootCAs: s.Roots} }
+	trusted := func(s *mailtest.Server) *tls.Config { return &tls.Config{RootCAs: s.Roots} }
 	tests := []struct {
 		name      string
-		server    func(*smtpServer)
-		tls       func(*smtpServer) *tls.Config
+		server    func(*mailtest.Options)
+		tls       func(*mailtest.Server) *tls.Config
 		password  string
 		wantErr   string // "" when it must be delivered
 		wantMails int
 	}{
 		{"STARTTLS and PLAIN", nil, trusted, "smtp-pass-123", "", 1},
-		{"server without STARTTLS", func(s *smtpServer) { s.noTLS = true }, trusted, "smtp-pass-123", "does not offer STARTTLS", 0},
-		{"untrusted certificate", nil, func(*smtpServer) *tls.Config { return &tls.Config{} }, "smtp-pass-123", "STARTTLS", 0},
+		{"server without STARTTLS", func(o *mailtest.Options) { o.NoTLS = true }, trusted, "smtp-pass-123", "does not offer STARTTLS", 0},
+		{"untrusted certificate", nil, func(*mailtest.Server) *tls.Config { return &tls.Config{} }, "smtp-pass-123", "STARTTLS", 0},
 		{"wrong password", nil, trusted, "wrong", "authentication", 0},
-		{"server that never greets", func(s *smtpServer) { s.stall = true }, trusted, "smtp-pass-123", "timed out", 0},
+		{"server that never greets", func(o *mailtest.Options) { o.Stall = true }, trusted, "smtp-pass-123", "timed out", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,12 +186,12 @@ func TestEmail(t *testing.T) {
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Fatalf("Notify: got %v, want an error about %q", err, tt.wantErr)
 			}
-			mails := srv.take()
+			mails := srv.Take()
 			if len(mails) != tt.wantMails {
 				t.Fatalf("mails delivered: got %d, want %d", len(mails), tt.wantMails)
 			}
 			if tt.wantMails == 0 {
-				if got := srv.mailCommands(); got != 0 {
+				if got := srv.MailCommands(); got != 0 {
 					t.Errorf("MAIL commands: got %d, want 0 (nothing said before TLS)", got)
 				}
 				return
@@ -231,7 +232,7 @@ func TestDeliverBoundsASlowNotifier(t *testing.T) {
 	if res[1].Notifier != "slack" || res[1].Err != nil {
 		t.Errorf("slack: got %+v, want delivered", res[1])
 	}
-	if got := len(fast.take()); got != 1 {
+	if got := len(fast.Take()); got != 1 {
 		t.Errorf("fast receiver got %d messages, want 1", got)
 	}
 }

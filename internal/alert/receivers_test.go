@@ -1,23 +1,13 @@
 package alert_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/textproto"
-	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/membersync/membersync/internal/mail/mailtest"
 )
 
 // httpReceiver is a local HTTP endpoint standing in for Slack or a JSON webhook receiver.
@@ -74,7 +64,7 @@ func (r *httpReceiver) set(status int, stall bool) {
 }
 
 // take returns what arrived since the last take.
-func (r *httpReceiver) take() []httpDelivery {
+func (r *httpReceiver) Take() []httpDelivery {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := r.got
@@ -91,194 +81,12 @@ func downURL(t *testing.T) string {
 	return u + "/services/T000/B000/SECRETPATH"
 }
 
-// testCert makes a self-signed certificate for 127.0.0.1 and a pool that trusts it.
-func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+// newSMTPServer starts the SMTP server of mailtest, shaped by configure.
+func newSMTPServer(t *testing.T, configure func(*mailtest.Options)) *mailtest.Server {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "membersync test SMTP"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"localhost"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, pool
-}
-
-// smtpServer is a tiny SMTP server on loopback: EHLO, STARTTLS, AUTH PLAIN, MAIL, RCPT, DATA, QUIT.
-type smtpServer struct {
-	Addr     string
-	Roots    *x509.CertPool // trusts the server's certificate
-	noTLS    bool           // do not offer STARTTLS
-	stall    bool           // accept connections and never greet
-	user     string
-	password string
-
-	tls tls.Config
-	ln  net.Listener
-
-	mu    sync.Mutex
-	mails []smtpMail // guarded by mu
-	froms int        // MAIL commands seen; guarded by mu
-}
-
-type smtpMail struct {
-	From string
-	To   []string
-	Data []byte
-	TLS  bool
-	User string
-}
-
-func newSMTPServer(t *testing.T, configure func(*smtpServer)) *smtpServer {
-	t.Helper()
-	cert, pool := testCert(t)
-	s := &smtpServer{Roots: pool, user: "alerts@example.com", password: "smtp-pass-123"}
-	s.tls = tls.Config{Certificates: []tls.Certificate{cert}}
+	var o mailtest.Options
 	if configure != nil {
-		configure(s)
+		configure(&o)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.ln, s.Addr = ln, ln.Addr().String()
-	var wg sync.WaitGroup
-	done := make(chan struct{})
-	var conns sync.Map
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Store(c, true)
-			wg.Go(func() {
-				defer c.Close()
-				if s.stall {
-					<-done
-					return
-				}
-				s.serve(c)
-			})
-		}
-	})
-	t.Cleanup(func() {
-		close(done)
-		ln.Close()
-		conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
-		wg.Wait()
-	})
-	return s
-}
-
-func (s *smtpServer) take() []smtpMail {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.mails
-	s.mails = nil
-	return out
-}
-
-func (s *smtpServer) mailCommands() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.froms
-}
-
-func (s *smtpServer) serve(c net.Conn) {
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	tp := textproto.NewConn(c)
-	tp.PrintfLine("220 localhost test ESMTP")
-	secure, user := false, ""
-	var cur smtpMail
-	for {
-		line, err := tp.ReadLine()
-		if err != nil {
-			return
-		}
-		verb, arg, _ := strings.Cut(line, " ")
-		switch strings.ToUpper(verb) {
-		case "EHLO", "HELO":
-			tp.PrintfLine("250-localhost greets %s", arg)
-			if !secure && !s.noTLS {
-				tp.PrintfLine("250-STARTTLS")
-			}
-			if secure {
-				tp.PrintfLine("250-AUTH PLAIN")
-			}
-			tp.PrintfLine("250 8BITMIME")
-		case "STARTTLS":
-			if s.noTLS || secure {
-				tp.PrintfLine("502 not offered")
-				continue
-			}
-			tp.PrintfLine("220 go ahead")
-			tc := tls.Server(c, &s.tls)
-			if err := tc.Handshake(); err != nil {
-				return
-			}
-			c, tp, secure = tc, textproto.NewConn(tc), true
-		case "AUTH":
-			mech, resp, _ := strings.Cut(arg, " ")
-			b, _ := base64.StdEncoding.DecodeString(resp)
-			parts := strings.Split(string(b), "\x00")
-			if !secure || mech != "PLAIN" || len(parts) != 3 || parts[1] != s.user || parts[2] != s.password {
-				tp.PrintfLine("535 5.7.8 authentication failed")
-				continue
-			}
-			user = parts[1]
-			tp.PrintfLine("235 2.7.0 authenticated")
-		case "MAIL":
-			s.mu.Lock()
-			s.froms++
-			s.mu.Unlock()
-			cur = smtpMail{From: addr(arg), TLS: secure, User: user}
-			tp.PrintfLine("250 ok")
-		case "RCPT":
-			cur.To = append(cur.To, addr(arg))
-			tp.PrintfLine("250 ok")
-		case "DATA":
-			tp.PrintfLine("354 end with <CRLF>.<CRLF>")
-			data, err := tp.ReadDotBytes()
-			if err != nil {
-				return
-			}
-			cur.Data = data
-			s.mu.Lock()
-			s.mails = append(s.mails, cur)
-			s.mu.Unlock()
-			tp.PrintfLine("250 queued")
-		case "QUIT":
-			tp.PrintfLine("221 bye")
-			return
-		default:
-			tp.PrintfLine("502 unknown command")
-		}
-	}
-}
-
-// addr takes the address out of "FROM:<a@b>" or "TO:<a@b>".
-func addr(arg string) string {
-	_, a, _ := strings.Cut(arg, "<")
-	a, _, _ = strings.Cut(a, ">")
-	return a
+	return mailtest.New(t, o)
 }
