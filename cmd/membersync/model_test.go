@@ -17,6 +17,8 @@ import (
 	"github.com/membersync/membersync/internal/billing/stripetest"
 	"github.com/membersync/membersync/internal/journey"
 	"github.com/membersync/membersync/internal/provider/providertest"
+	"github.com/membersync/membersync/internal/store"
+	"github.com/membersync/membersync/internal/store/storetest"
 )
 
 // modelPerson is the test's own, independent model of one person's billing: what they should
@@ -61,7 +63,9 @@ func (p *modelPerson) courseEntitled() bool {
 // a second customer with the same email), delivered at random (batched, duplicated, shuffled,
 // concurrent, some dropped and healed by a resync), with random Circle and Kit faults. After
 // quiescence, Circle and Kit must hold exactly what the model says, for the current and every
-// former email, with no duplicate member, tagging or sequence entry.
+// former email, with no duplicate member, tagging or sequence entry; and every stored actionable
+// event must have ended converged, or be covered by an open review item of its person. It runs on
+// SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set.
 //
 // MEMBERSYNC_MODEL_CHECKS sets how many histories run (default 20; rapid's -rapid.seed replays one).
 func TestModelConvergence(t *testing.T) {
@@ -72,18 +76,22 @@ func TestModelConvergence(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("MEMBERSYNC_MODEL_CHECKS")); err == nil && v > 0 {
 		checks = v
 	}
-	w := newWorld(t, worldOptions{})
 	if f := flag.Lookup("rapid.checks"); f != nil && f.Value.String() == f.DefValue {
 		flag.Set("rapid.checks", strconv.Itoa(checks))
 		defer flag.Set("rapid.checks", f.DefValue)
 	}
-	iter := 0
-	start := time.Now()
-	rapid.Check(t, func(rt *rapid.T) {
-		iter++
-		runModelHistory(rt, w, iter)
-	})
-	t.Logf("%d histories (shrinking included) in %s", iter, time.Since(start).Round(time.Millisecond))
+	for _, d := range storetest.Dialects() {
+		t.Run(d, func(t *testing.T) {
+			w := newWorld(t, worldOptions{dialect: d})
+			iter := 0
+			start := time.Now()
+			rapid.Check(t, func(rt *rapid.T) {
+				iter++
+				runModelHistory(rt, w, iter)
+			})
+			t.Logf("%d histories (shrinking included) in %s", iter, time.Since(start).Round(time.Millisecond))
+		})
+	}
 }
 
 func runModelHistory(rt *rapid.T, w *world, iter int) {
@@ -212,6 +220,7 @@ func runModelHistory(rt *rapid.T, w *world, iter int) {
 	w.resyncCustomers(customers)
 	w.settle()
 	checkModel(rt, w, people)
+	checkEventsConverged(rt, w, customers)
 }
 
 // partialRefunded returns the amount already refunded by a partial refund.
@@ -284,6 +293,72 @@ func checkModel(rt *rapid.T, w *world, people []*modelPerson) {
 	if d := w.kit.DuplicateEntries(); len(d) > 0 {
 		rt.Fatalf("duplicate Kit entries: %v", d)
 	}
+}
+
+// checkEventsConverged fails unless every stored actionable event of the customers ended converged
+// (processed, with its convergence time) or is covered by an open review item of its person: after
+// quiescence no event may stay "queued" with no sync to come.
+func checkEventsConverged(rt *rapid.T, w *world, customers []string) {
+	ctx := context.Background()
+	for _, c := range customers {
+		evs, err := storedEvents(ctx, w.store, c)
+		if err != nil {
+			rt.Fatalf("reading the events of %s: %v", c, err)
+		}
+		for _, ev := range evs {
+			if ev.state == store.EventProcessed && ev.convergedAt > 0 {
+				continue
+			}
+			open, err := w.store.Reviews(ctx, "open", ev.personID, 0)
+			if err != nil {
+				rt.Fatalf("reading the review items of person %d: %v", ev.personID, err)
+			}
+			if len(open) == 0 {
+				rt.Fatalf("event %s (%s) of person %d is %q (converged_at %d) after quiescence, with no open review item", ev.id, ev.typ, ev.personID, ev.state, ev.convergedAt)
+			}
+		}
+	}
+}
+
+// storedEvent is an actionable event row as the inbox and the syncs left it.
+type storedEvent struct {
+	id, typ, state string
+	personID       int64
+	convergedAt    int64
+}
+
+// storedEvents reads the stored actionable events of a Stripe customer straight from the database.
+func storedEvents(ctx context.Context, st *store.Store, customerID string) ([]storedEvent, error) {
+	const q = "SELECT id, type, person_id, state, converged_at FROM stripe_events WHERE customer_id = %s AND state <> 'ignored' ORDER BY id"
+	var r interface {
+		Next() bool
+		Scan(...any) error
+		Err() error
+	}
+	if st.Dialect() == store.Postgres {
+		rows, err := st.Pool().Query(ctx, fmt.Sprintf(q, "$1"), customerID)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		r = rows
+	} else {
+		rows, err := st.SQLDB().QueryContext(ctx, fmt.Sprintf(q, "?"), customerID)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		r = rows
+	}
+	var out []storedEvent
+	for r.Next() {
+		var ev storedEvent
+		if err := r.Scan(&ev.id, &ev.typ, &ev.personID, &ev.state, &ev.convergedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, r.Err()
 }
 
 // trace returns membersync's journey of the person with the email, for failure messages.

@@ -114,7 +114,9 @@ func (e *errRetry) Unwrap() error { return e.err }
 func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attempt int) (Outcome, error) {
 	out := Outcome{PersonID: personID}
 	start := e.now()
-	gen, err := e.Store.BeginSync(ctx, personID)
+	// The generation and the events it covers are read together: the events this sync marks
+	// converged are exactly those whose dirty marks it consumes (a later event re-runs it).
+	begun, err := e.Store.StartSync(ctx, personID)
 	if err != nil {
 		return out, err
 	}
@@ -171,6 +173,12 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	// 3. Desired state: the pure function.
 	desired := entitlement.Compute(billing, e.Plans, e.now())
 	out.Desired = desired
+	// The snapshot lets the status pages show each Stripe customer only what it bought.
+	if billingJSON, err := json.Marshal(billing); err != nil {
+		return out, fmt.Errorf("encoding the billing snapshot: %w", err)
+	} else if err := e.Store.SaveBilling(ctx, personID, string(billingJSON)); err != nil {
+		return out, err
+	}
 	for _, r := range desired.Reviews {
 		e.review(ctx, j, store.ReviewItem{PersonID: personID, Kind: r.Kind, ActionKey: r.Source, Reason: r.Detail})
 	}
@@ -215,7 +223,7 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	if _, err := e.Store.ResolveReviews(ctx, personID, "sync_failing", "*", "membersync", "a later sync succeeded"); err != nil {
 		return out, err
 	}
-	if err := e.Store.FinishSync(ctx, personID, gen); err != nil {
+	if err := e.Store.FinishSync(ctx, personID, begun.Generation); err != nil {
 		return out, err
 	}
 	out.Converged = !c.partial
@@ -223,8 +231,8 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	if c.partial {
 		result = "blocked" // some actions wait on review items
 	} else {
-		// Every action for the events received before this sync began is confirmed.
-		received, err := e.Store.MarkEventsProcessed(ctx, personID, start)
+		// Every action for the events this sync started from is confirmed.
+		received, err := e.Store.MarkEventsConverged(ctx, personID, begun.Events)
 		if err != nil {
 			return out, err
 		}

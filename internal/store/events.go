@@ -13,7 +13,7 @@ const (
 	EventQueued     = "queued"     // its person is marked dirty and a sync is (or was) queued
 	EventUnresolved = "unresolved" // acts on a customer the payload does not name (a dispute, a refund): resolved by a job
 	EventIgnored    = "ignored"    // a type membersync does not act on; kept for the record
-	EventProcessed  = "processed"  // a sync that started after it converged
+	EventProcessed  = "processed"  // a sync that consumed its dirty mark converged (see StartSync)
 )
 
 // Event is a verified Stripe event as the inbox stores it.

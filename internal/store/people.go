@@ -71,21 +71,6 @@ func (s *Store) PersonIDByEmail(ctx context.Context, email string) (int64, error
 	return pid, err
 }
 
-// BeginSync clears the person's waiting mark and returns the generation the sync starts from.
-// Events stored after this call bump the generation and enqueue another sync.
-func (s *Store) BeginSync(ctx context.Context, personID int64) (generation int64, err error) {
-	err = s.InTx(ctx, func(tx *Tx) error {
-		if _, err := tx.exec(ctx, "UPDATE people SET queued = FALSE WHERE id = ?", personID); err != nil {
-			return err
-		}
-		return tx.queryRow(ctx, "SELECT generation FROM people WHERE id = ?", personID).Scan(&generation)
-	})
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, ErrNotFound
-	}
-	return generation, err
-}
-
 // FinishSync records that a sync which started from generation completed.
 func (s *Store) FinishSync(ctx context.Context, personID, generation int64) error {
 	_, err := s.exec(ctx, "UPDATE people SET synced_generation = ?, updated_at = ? WHERE id = ? AND synced_generation < ?",

@@ -74,31 +74,3 @@ func (s *Store) ReviewShare(ctx context.Context, since time.Time) (events, revie
 	err = s.queryRow(ctx, "SELECT COUNT(*) FROM review_items WHERE created_at >= ?", micros(since)).Scan(&reviews)
 	return
 }
-
-// MarkEventsProcessed marks the person's queued events received up to t as processed, and returns
-// their receipt times (for the time-to-converge metric).
-func (s *Store) MarkEventsProcessed(ctx context.Context, personID int64, upTo time.Time) ([]time.Time, error) {
-	var out []time.Time
-	err := s.InTx(ctx, func(tx *Tx) error {
-		r, err := tx.query(ctx, "SELECT received_at FROM stripe_events WHERE person_id = ? AND state = ? AND received_at <= ?", personID, EventQueued, micros(upTo))
-		if err != nil {
-			return err
-		}
-		for r.Next() {
-			var us int64
-			if err := r.Scan(&us); err != nil {
-				r.Close()
-				return err
-			}
-			out = append(out, fromMicros(us))
-		}
-		r.Close()
-		if err := r.Err(); err != nil {
-			return err
-		}
-		_, err = tx.exec(ctx, "UPDATE stripe_events SET state = ?, converged_at = ? WHERE person_id = ? AND state = ? AND received_at <= ?",
-			EventProcessed, micros(s.now()), personID, EventQueued, micros(upTo))
-		return err
-	})
-	return out, err
-}

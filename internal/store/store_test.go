@@ -101,15 +101,16 @@ func TestIngestEvent(t *testing.T) {
 	})
 }
 
-// An event arriving while a sync runs must cause another sync: BeginSync clears the waiting mark.
+// An event arriving while a sync runs must cause another sync: StartSync clears the waiting mark.
 func TestEventDuringSyncNeedsAnotherSync(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
 		r := ingest(t, st, event("evt_1", "cus_A"))
-		gen, err := st.BeginSync(ctx, r.PersonID)
+		begun, err := st.StartSync(ctx, r.PersonID)
 		if err != nil {
 			t.Fatal(err)
 		}
+		gen := begun.Generation
 		mid := ingest(t, st, event("evt_2", "cus_A"))
 		if !mid.NeedsSync {
 			t.Fatal("event during a running sync: want a new sync job")
@@ -187,9 +188,13 @@ func TestConvergedEventsInOverview(t *testing.T) {
 		st.Now = func() time.Time { return now }
 		r := ingest(t, st, event("evt_c1", "cus_C"))
 		now = now.Add(2 * time.Second)
-		received, err := st.MarkEventsProcessed(ctx, r.PersonID, now.Add(-time.Second))
+		begun, err := st.StartSync(ctx, r.PersonID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		received, err := st.MarkEventsConverged(ctx, r.PersonID, begun.Events)
 		if err != nil || len(received) != 1 {
-			t.Fatalf("MarkEventsProcessed: %v, %v", received, err)
+			t.Fatalf("MarkEventsConverged: %v, %v", received, err)
 		}
 		o, err := st.Overview(ctx, now)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -342,4 +343,93 @@ func (s *Store) OpenActionKeys(ctx context.Context, personID int64) (map[string]
 		out[k] = true
 	}
 	return out, r.Err()
+}
+
+// SyncStart is what one sync of a person starts from.
+type SyncStart struct {
+	// Generation is the person's generation when the sync cleared its waiting mark: every trigger
+	// up to it is this sync's to cover (FinishSync records it).
+	Generation int64
+	// Events are the person's queued events whose dirty marks Generation includes: exactly the
+	// events this sync marks converged (MarkEventsConverged) once it confirms every action.
+	Events []string
+}
+
+// StartSync clears the person's waiting mark and returns the generation the sync starts from with
+// the queued events that generation covers. Both are read in one transaction after the person's row
+// is written, so they agree: an event and its dirty mark commit together (IngestEvent, ResolveEvent,
+// MergePerson), and a dirty mark writes the same row, so on PostgreSQL an inbox transaction either
+// committed before this one took the row (its event is listed and its bump counted) or writes the
+// row after this one commits (its event is not listed, and its bump finds no sync waiting and
+// enqueues another). No clock is compared: the receipt time of an event says nothing about when its
+// transaction committed. Events stored later bump the generation and enqueue another sync.
+func (s *Store) StartSync(ctx context.Context, personID int64) (SyncStart, error) {
+	var st SyncStart
+	err := s.InTx(ctx, func(tx *Tx) error {
+		if err := tx.queryRow(ctx, "UPDATE people SET queued = FALSE WHERE id = ? RETURNING generation", personID).Scan(&st.Generation); err != nil {
+			return err
+		}
+		r, err := tx.query(ctx, "SELECT id FROM stripe_events WHERE person_id = ? AND state = ? ORDER BY id", personID, EventQueued)
+		if err != nil {
+			return fmt.Errorf("listing the queued events of person %d: %w", personID, err)
+		}
+		defer r.Close()
+		for r.Next() {
+			var id string
+			if err := r.Scan(&id); err != nil {
+				return err
+			}
+			st.Events = append(st.Events, id)
+		}
+		return r.Err()
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return SyncStart{}, ErrNotFound
+	}
+	if err != nil {
+		return SyncStart{}, fmt.Errorf("starting the sync of person %d: %w", personID, err)
+	}
+	return st, nil
+}
+
+// markBatch bounds the ids bound to one statement (SQLite and PostgreSQL cap the parameters).
+const markBatch = 500
+
+// MarkEventsConverged marks as processed the events a sync started from (SyncStart.Events) that
+// are still the person's and still queued, and returns their receipt times (for the time-to-converge
+// metric). An event stored after StartSync is left queued for the sync its dirty mark enqueued.
+func (s *Store) MarkEventsConverged(ctx context.Context, personID int64, eventIDs []string) ([]time.Time, error) {
+	var out []time.Time
+	err := s.InTx(ctx, func(tx *Tx) error {
+		now := micros(s.now())
+		for ids := range slices.Chunk(eventIDs, markBatch) {
+			args := make([]any, 0, len(ids)+4)
+			args = append(args, EventProcessed, now, personID, EventQueued)
+			for _, id := range ids {
+				args = append(args, id)
+			}
+			r, err := tx.query(ctx, "UPDATE stripe_events SET state = ?, converged_at = ? WHERE person_id = ? AND state = ? AND id IN (?"+
+				strings.Repeat(", ?", len(ids)-1)+") RETURNING received_at", args...)
+			if err != nil {
+				return err
+			}
+			for r.Next() {
+				var us int64
+				if err := r.Scan(&us); err != nil {
+					r.Close()
+					return err
+				}
+				out = append(out, fromMicros(us))
+			}
+			r.Close()
+			if err := r.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("marking the events of person %d converged: %w", personID, err)
+	}
+	return out, nil
 }
