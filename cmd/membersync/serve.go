@@ -117,6 +117,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 			if applied < known {
 				return fmt.Errorf("database schema is at version %d, this binary needs %d: run membersync migrate", applied, known)
 			}
+			// A full disk or a read-only database still answers a ping and a read.
+			if err := st.WriteProbe(ctx); err != nil {
+				return fmt.Errorf("database: %w", err)
+			}
 			if !queueRunning.Load() {
 				return errors.New("job queue is not running")
 			}

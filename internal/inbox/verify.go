@@ -4,6 +4,7 @@
 package inbox
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +15,8 @@ import (
 	"github.com/stripe/stripe-go/v85/webhook"
 )
 
-// Tolerance is how old a signature's timestamp may be (Stripe's default).
+// Tolerance is how far a signature's timestamp may lie from the server clock, in the past (Stripe's
+// default) and in the future.
 const Tolerance = 5 * time.Minute
 
 // MaxBody is the largest delivery accepted; Stripe's events are far smaller.
@@ -22,22 +24,23 @@ const MaxBody = 1 << 20
 
 // BadRequest is a delivery refused for what it is: the sender gets 400 and Message, nothing is stored.
 type BadRequest struct {
-	Code    string // machine-readable: missing_signature, malformed_signature, bad_signature, too_old, bad_envelope, livemode_mismatch
+	Code    string // machine-readable: missing_signature, malformed_signature, bad_signature, too_old, too_new, bad_envelope, livemode_mismatch
 	Message string // for a person
 }
 
 func (e *BadRequest) Error() string { return e.Message }
 
 // Verifier checks Stripe-Signature headers against one or more endpoint secrets (several during a
-// rotation) with the 5-minute tolerance.
+// rotation) with the 5-minute tolerance either side of the server clock.
 type Verifier struct {
 	Secrets []string
 	Now     func() time.Time
 }
 
-// Verify returns nil when header signs payload with any secret and its timestamp is within
-// Tolerance, else a *BadRequest saying which check failed.
-func (v *Verifier) Verify(payload []byte, header string) error {
+// CheckHeader is the check that needs no body: it returns nil when header is shaped like a Stripe
+// signature (t=TIMESTAMP and at least one hex v1=), its timestamp lies within Tolerance of the clock,
+// and a secret is configured; else a *BadRequest. A delivery it refuses need not be read at all.
+func (v *Verifier) CheckHeader(header string) error {
 	if strings.TrimSpace(header) == "" {
 		return &BadRequest{"missing_signature", "missing Stripe-Signature header: only signed deliveries from Stripe are accepted"}
 	}
@@ -48,33 +51,43 @@ func (v *Verifier) Verify(payload []byte, header string) error {
 	if len(v.Secrets) == 0 {
 		return &BadRequest{"bad_signature", "no webhook secret is configured (set STRIPE_WEBHOOK_SECRET)"}
 	}
-	matched := false
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	// Times are compared, not durations: a far-off t= saturates a Duration, whose negation overflows.
+	switch t := now(); {
+	case ts.Before(t.Add(-Tolerance)):
+		return &BadRequest{"too_old", fmt.Sprintf("signature timestamp is %s old, more than the %s tolerance: a replayed or badly delayed delivery (check the server clock)", t.Sub(ts).Round(time.Second), Tolerance)}
+	case ts.After(t.Add(Tolerance)):
+		return &BadRequest{"too_new", fmt.Sprintf("signature timestamp is %s in the future, more than the %s tolerance: a forged delivery or a wrong clock (check the server clock)", ts.Sub(t).Round(time.Second), Tolerance)}
+	}
+	return nil
+}
+
+// Verify returns nil when header passes CheckHeader and signs payload with any secret, else a
+// *BadRequest saying which check failed.
+func (v *Verifier) Verify(payload []byte, header string) error {
+	if err := v.CheckHeader(header); err != nil {
+		return err
+	}
 	for _, secret := range v.Secrets {
-		// Signature only: the event body is read by this package, not by stripe-go's ConstructEvent,
-		// whose API-version check would refuse endpoints pinned to another release train.
+		// Signature only (CheckHeader judged the timestamp): the event body is read by this package,
+		// not by stripe-go's ConstructEvent, whose API-version check would refuse endpoints pinned to
+		// another release train.
 		err := webhook.ValidatePayloadIgnoringTolerance(payload, header, secret)
 		if err == nil {
-			matched = true
-			break
+			return nil
 		}
 		if errors.Is(err, webhook.ErrInvalidHeader) || errors.Is(err, webhook.ErrNotSigned) {
 			return &BadRequest{"malformed_signature", "malformed Stripe-Signature header: expected t=TIMESTAMP,v1=HEX"}
 		}
 	}
-	if !matched {
-		return &BadRequest{"bad_signature", "no v1 signature matches any configured webhook secret: check STRIPE_WEBHOOK_SECRET against the endpoint's signing secret in Stripe"}
-	}
-	now := time.Now
-	if v.Now != nil {
-		now = v.Now
-	}
-	if age := now().Sub(ts); age > Tolerance {
-		return &BadRequest{"too_old", fmt.Sprintf("signature timestamp is %s old, more than the %s tolerance: a replayed or badly delayed delivery (check the server clock)", age.Round(time.Second), Tolerance)}
-	}
-	return nil
+	return &BadRequest{"bad_signature", "no v1 signature matches any configured webhook secret: check STRIPE_WEBHOOK_SECRET against the endpoint's signing secret in Stripe"}
 }
 
-// signatureTime reads t= from a Stripe-Signature header.
+// signatureTime reads t= from a Stripe-Signature header and checks that it carries a v1= signature
+// in hex (stripe-go skips v1= values that are not hex, so one of them must be).
 func signatureTime(header string) (time.Time, error) {
 	var t time.Time
 	var sigs int
@@ -91,14 +104,16 @@ func signatureTime(header string) (time.Time, error) {
 			}
 			t = time.Unix(n, 0)
 		case "v1":
-			sigs++
+			if _, err := hex.DecodeString(val); err == nil {
+				sigs++
+			}
 		}
 	}
 	if t.IsZero() {
 		return time.Time{}, errors.New("no t= timestamp")
 	}
 	if sigs == 0 {
-		return time.Time{}, errors.New("no v1= signature")
+		return time.Time{}, errors.New("no v1= signature in hex")
 	}
 	return t, nil
 }

@@ -50,7 +50,7 @@ func New(gauges Gauges, firing func(ctx context.Context) int, log *slog.Logger) 
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := &Metrics{Registry: r}
 	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "membersync_webhook_requests_total",
-		Help: "Stripe webhook deliveries by result: accepted, duplicate, ignored, bad_signature, bad_request, too_large, unavailable."}, []string{"result"})
+		Help: "Stripe webhook deliveries by result: accepted, duplicate, ignored, bad_signature, bad_request, too_large, busy, unavailable."}, []string{"result"})
 	m.ackLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "membersync_webhook_ack_seconds",
 		Help: "Time from reading a delivery to answering it.", Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}})
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "membersync_events_total",

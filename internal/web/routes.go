@@ -20,10 +20,16 @@ type Server struct {
 	// Livemode is the configured key's mode; events of the other mode are refused.
 	Livemode bool
 	Log      *slog.Logger
-	// Ready reports whether the instance can do its work (database, migrations, queue).
+	// Ready reports whether the instance can do its work (database, migrations, queue). Its error
+	// goes to the log and LastNotReady, never to the anonymous caller of /readyz.
 	Ready func(ctx context.Context) error
 	Now   func() time.Time
-	// Refusals counts refused deliveries for the webhook-failures alert; nil counts nothing.
+	// BodyBudget bounds the bytes of webhook bodies in flight across all requests (a body of unknown
+	// length counts as inbox.MaxBody); a delivery over it is answered 503 with Retry-After, unread.
+	// Zero means DefaultBodyBudget; less than inbox.MaxBody counts as inbox.MaxBody.
+	BodyBudget int64
+	// Refusals counts refused deliveries for the admin overview (never an alert: a stranger can
+	// forge them); nil counts nothing.
 	Refusals interface{ Record(code string) }
 	// Metrics counts deliveries; nil records nothing.
 	Metrics *metrics.Metrics
@@ -31,6 +37,8 @@ type Server struct {
 	MetricsToken string
 	// Mounts add their routes to the mux: the admin UI and API, the customer status pages.
 	Mounts []Mounter
+
+	readiness readiness
 }
 
 // Mounter is a part of the HTTP surface that registers its own routes (each behind the same
@@ -62,21 +70,6 @@ func (s *Server) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
-}
-
-func (s *Server) readyz() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if s.Ready != nil {
-			if err := s.Ready(ctx); err != nil {
-				s.Log.Warn("not ready", "err", err)
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
-				return
-			}
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
 }
 
 func methodNotAllowed(allow string) http.Handler {

@@ -4,15 +4,51 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/membersync/membersync/internal/inbox"
 	"github.com/membersync/membersync/internal/store"
 )
 
-// webhook is POST /webhooks/stripe: verify, read the envelope, store with its jobs in one commit,
-// then 200. Nothing is acknowledged that is not committed; nothing unsigned is stored.
+// DefaultBodyBudget is Server.BodyBudget when it is not set: sixteen 1 MiB bodies, or hundreds of
+// Stripe's real ones, in flight at once.
+const DefaultBodyBudget = 16 << 20
+
+// retryAfter is what a delivery refused for lack of budget is told; Stripe retries on its own schedule.
+const retryAfter = "10"
+
+// byteBudget bounds the bytes reserved at once; the zero value reserves nothing.
+type byteBudget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// tryReserve reserves n bytes when they fit under the limit, without waiting.
+func (b *byteBudget) tryReserve(n int64) bool {
+	for {
+		used := b.used.Load()
+		if used+n > b.limit {
+			return false
+		}
+		if b.used.CompareAndSwap(used, used+n) {
+			return true
+		}
+	}
+}
+
+func (b *byteBudget) release(n int64) { b.used.Add(-n) }
+
+// webhook is POST /webhooks/stripe: check the signature header, reserve the body's bytes in the
+// budget, read and verify, read the envelope, store with its jobs in one commit, then 200. Nothing is
+// acknowledged that is not committed; nothing unsigned is stored; no body is read before its header
+// passed and its bytes were reserved, so strangers cannot make the server hold memory.
 func (s *Server) webhook() http.Handler {
+	limit := s.BodyBudget
+	if limit == 0 {
+		limit = DefaultBodyBudget
+	}
+	budget := &byteBudget{limit: max(limit, inbox.MaxBody)} // a body of unknown length reserves MaxBody
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
 		log := s.Log.With("handler", "webhook")
@@ -24,6 +60,35 @@ func (s *Server) webhook() http.Handler {
 			}
 			log.Warn("webhook refused", append([]any{"result", code, "status", status, "latency_ms", ms(s.now().Sub(start))}, attrs...)...)
 		}
+		// refuseUnread answers before the body is read, and closes the connection: on a connection
+		// kept alive net/http would read up to 256 KiB of the body before sending the answer (what it
+		// discards after answering, before closing, is not held).
+		refuseUnread := func(status int, code, msg string) {
+			w.Header().Set("Connection", "close")
+			refuse(status, code, msg)
+		}
+
+		header := r.Header.Get("Stripe-Signature")
+		if err := s.Verifier.CheckHeader(header); err != nil {
+			var br *inbox.BadRequest
+			errors.As(err, &br)
+			refuseUnread(http.StatusBadRequest, br.Code, br.Message)
+			return
+		}
+		if r.ContentLength > inbox.MaxBody {
+			refuseUnread(http.StatusRequestEntityTooLarge, "too_large", "the body is larger than 1 MiB; Stripe events are far smaller")
+			return
+		}
+		reserved := r.ContentLength
+		if reserved < 0 { // length unknown (chunked): it may grow to the limit
+			reserved = inbox.MaxBody
+		}
+		if !budget.tryReserve(reserved) {
+			w.Header().Set("Retry-After", retryAfter)
+			refuseUnread(http.StatusServiceUnavailable, "busy", "too many deliveries are being received at once; Stripe will deliver it again")
+			return
+		}
+		defer func() { budget.release(reserved) }()
 
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, inbox.MaxBody))
 		if err != nil {
@@ -35,7 +100,10 @@ func (s *Server) webhook() http.Handler {
 			refuse(http.StatusBadRequest, "unreadable_body", "the request body could not be read")
 			return
 		}
-		if err := s.Verifier.Verify(body, r.Header.Get("Stripe-Signature")); err != nil {
+		// Hold only what was read from here on.
+		budget.release(reserved - int64(len(body)))
+		reserved = int64(len(body))
+		if err := s.Verifier.Verify(body, header); err != nil {
 			var br *inbox.BadRequest
 			errors.As(err, &br)
 			refuse(http.StatusBadRequest, br.Code, br.Message)
@@ -81,10 +149,12 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // metricResult folds refusal codes into the metric's bounded result set.
 func metricResult(code string) string {
 	switch code {
-	case "missing_signature", "malformed_signature", "bad_signature", "too_old":
+	case "missing_signature", "malformed_signature", "bad_signature", "too_old", "too_new":
 		return "bad_signature"
 	case "too_large":
 		return "too_large"
+	case "busy":
+		return "busy"
 	}
 	return "bad_request"
 }

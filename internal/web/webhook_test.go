@@ -35,7 +35,13 @@ type harness struct {
 	handler http.Handler
 }
 
-func newHarness(t testing.TB, dialect string) *harness {
+// newHarness serves a webhook Server on st of dialect over real HTTP; each option adjusts the Server,
+// and wrap, when not nil, wraps its handler.
+func newHarness(t testing.TB, dialect string, options ...func(*web.Server)) *harness {
+	return newWrappedHarness(t, dialect, nil, options...)
+}
+
+func newWrappedHarness(t testing.TB, dialect string, wrap func(http.Handler) http.Handler, options ...func(*web.Server)) *harness {
 	t.Helper()
 	st := storetest.Open(t, dialect)
 	q, err := queue.New(st, queue.Options{})
@@ -52,7 +58,13 @@ func newHarness(t testing.TB, dialect string) *harness {
 		Verifier: &inbox.Verifier{Secrets: []string{secretOld, secretNew}, Now: func() time.Time { return now }},
 		Log:      log,
 	}
+	for _, o := range options {
+		o(srv)
+	}
 	handler := srv.Routes()
+	if wrap != nil {
+		handler = wrap(handler)
+	}
 	ts := httptest.NewServer(handler)
 	t.Cleanup(func() { ts.Close(); cancel(); <-done })
 	return &harness{url: ts.URL, store: st, handler: handler}

@@ -1,0 +1,6 @@
+-- One row that the readiness check writes (Store.WriteProbe): a database that no longer accepts
+-- writes (full disk, read-only file or replica) is not ready.
+CREATE TABLE health_probe (
+    id INTEGER PRIMARY KEY,                         -- always 1
+    at INTEGER NOT NULL                             -- unix microseconds of the last probe
+);
