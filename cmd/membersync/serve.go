@@ -97,14 +97,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	resync := func(ctx context.Context, pid int64, reason string) error { return enqueueSync(ctx, st, q, pid, reason) }
 	pages := status.New(status.Deps{Store: st, Billing: a.billing, Config: cfg, Log: log.With("component", "status"),
 		Now: opts.app.now, Resync: resync, ClientAddr: clients.Addr, Mailer: customerMailer(cfg)})
-	srv := &web.Server{
+	var srv *web.Server
+	notReady := func() (error, time.Time) { return srv.LastNotReady() }
+	srv = &web.Server{
 		Inbox:        in,
 		Verifier:     &inbox.Verifier{Secrets: cfg.Secrets.StripeWebhookSecrets},
 		Livemode:     cfg.Secrets.Livemode(),
 		Log:          log,
 		Metrics:      m,
 		MetricsToken: metricsToken,
-		Mounts:       []web.Mounter{pages, newAdmin(a, cfg, log, clients)},
+		Mounts:       []web.Mounter{pages, newAdmin(a, cfg, log, clients, notReady)},
 		Refusals:     a.refusals,
 		Ready: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
@@ -184,8 +186,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 }
 
 // newAdmin builds the operator UI and API on the app.
-func newAdmin(a *app, cfg *config.Config, log *slog.Logger, clients *clientip.Resolver) *admin.Handler {
+func newAdmin(a *app, cfg *config.Config, log *slog.Logger, clients *clientip.Resolver, notReady func() (error, time.Time)) *admin.Handler {
 	return admin.New(admin.Deps{Store: a.store, Config: cfg, Log: log.With("component", "admin"), ClientAddr: clients.Addr,
+		NotReady: notReady,
 		Secure: strings.HasPrefix(cfg.PublicURL, "https://"),
 		Resync: func(ctx context.Context, id int64, reason string) error {
 			return enqueueSync(ctx, a.store, a.queue, id, reason)

@@ -95,6 +95,9 @@ type Deps struct {
 	CheckConnections func(ctx context.Context) []ConnectionCheck
 	// Alerts returns the alerts firing now; nil when alerting is not wired.
 	Alerts func(ctx context.Context) []FiringAlert
+	// NotReady returns the last failed readiness check (/readyz answers anonymous callers with a
+	// word; the detail is for operators) and when it failed; nil when not wired.
+	NotReady func() (error, time.Time)
 	Log    *slog.Logger
 	Now    func() time.Time
 	// ClientAddr names the client of a request for sign-in throttling and the log; nil means the
@@ -146,6 +149,7 @@ type Handler struct {
 	resync  func(ctx context.Context, personID int64, reason string) error
 	check   func(ctx context.Context) []ConnectionCheck
 	alerts  func(ctx context.Context) []FiringAlert
+	ready   func() (error, time.Time)
 	log     *slog.Logger
 	now     func() time.Time
 	addr    func(r *http.Request) string
@@ -166,7 +170,7 @@ type Handler struct {
 
 // New builds the handler.
 func New(d Deps) *Handler {
-	h := &Handler{st: d.Store, cfg: d.Config, resync: d.Resync, check: d.CheckConnections, alerts: d.Alerts,
+	h := &Handler{st: d.Store, cfg: d.Config, resync: d.Resync, check: d.CheckConnections, alerts: d.Alerts, ready: d.NotReady,
 		log: d.Log, now: d.Now, addr: d.ClientAddr, secure: d.Secure, idle: d.IdleTimeout, maxLife: d.SessionLifetime}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

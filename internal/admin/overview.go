@@ -26,6 +26,15 @@ type overviewView struct {
 	// Refusals is the last hour's refused webhook deliveries, nil when none: information, never a
 	// concern or an alert, since anyone can post a wrong signature.
 	Refusals *refusalNote
+	// NotReady is the last failed readiness check, nil when there was none (the detail /readyz
+	// keeps from anonymous callers).
+	NotReady *readiness
+}
+
+// readiness is a failed readiness check, for the operators.
+type readiness struct {
+	Error string    `json:"error"`
+	At    time.Time `json:"at"`
 }
 
 // refusalWindow is how far back the overview counts refused webhook deliveries.
@@ -121,6 +130,14 @@ func (h *Handler) loadOverview(ctx context.Context) (overviewView, error) {
 		v.Doctor = &d
 	}
 	v.Refusals = h.loadRefusals(ctx, now)
+	if h.ready != nil {
+		if err, at := h.ready(); err != nil {
+			v.NotReady = &readiness{Error: err.Error(), At: at}
+			if now.Sub(at) < 5*time.Minute {
+				v.Concerns = append(v.Concerns, "this instance was not ready "+roundDuration(max(now.Sub(at), 0))+" ago: "+err.Error())
+			}
+		}
+	}
 	var events, failures, syncMS []float64
 	var evL, failL, syncL []string
 	var hours []time.Time
@@ -192,7 +209,9 @@ type overviewJSON struct {
 	// WebhookRefusals is the last hour's refused webhook deliveries (information, not a concern);
 	// null when there were none.
 	WebhookRefusals *refusalNote `json:"webhook_refusals"`
-	Hours           []hourJSON   `json:"hours"`
+	// NotReady is this instance's last failed readiness check; null when there was none.
+	NotReady *readiness `json:"not_ready"`
+	Hours    []hourJSON `json:"hours"`
 }
 
 type windowJSON struct {
@@ -232,7 +251,7 @@ func (h *Handler) apiOverview(w http.ResponseWriter, r *http.Request, p *princip
 		Queue: queueJSON{Available: o.JobsAvailable, Running: o.JobsRunning, Retryable: o.JobsRetryable, Scheduled: o.JobsScheduled,
 			OldestAvailableSecs: v.OldestAge.Seconds()},
 		OpenReviews: o.OpenReviews, People: o.People, PeoplePending: o.PeoplePending,
-		Alerts: v.Alerts, Concerns: v.Concerns, WebhookRefusals: v.Refusals}
+		Alerts: v.Alerts, Concerns: v.Concerns, WebhookRefusals: v.Refusals, NotReady: v.NotReady}
 	if out.Alerts == nil {
 		out.Alerts = []FiringAlert{}
 	}

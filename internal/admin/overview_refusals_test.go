@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -48,5 +49,25 @@ func TestOverviewShowsRefusalsAsInformation(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !strings.Contains(body, w) {
 			t.Errorf("overview JSON lacks %s: %d %s", w, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestOverviewShowsWhyNotReady: /readyz tells strangers one word; the operators see why.
+func TestOverviewShowsWhyNotReady(t *testing.T) {
+	f := newFixture(t, storetest.Dialects()[0])
+	c := f.login(RoleViewer)
+	if _, page := c.get("/admin"); strings.Contains(page, `id="not-ready"`) {
+		t.Errorf("overview shows a readiness failure before any")
+	}
+	failedAt := f.clock.Now().Add(-time.Minute)
+	f.h.ready = func() (error, time.Time) {
+		return errors.New("database: write probe: database or disk is full (13)"), failedAt
+	}
+	_, page := c.get("/admin")
+	if !strings.Contains(page, "database or disk is full") || !strings.Contains(page, `id="not-ready"`) {
+		t.Errorf("overview does not say why the instance was not ready:\n%s", page)
+	}
+	if _, body := c.get("/api/v1/overview"); !strings.Contains(body, `"not_ready"`) || !strings.Contains(body, "disk is full") {
+		t.Errorf("overview JSON lacks not_ready: %s", body)
 	}
 }
