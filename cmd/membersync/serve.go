@@ -189,7 +189,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 func newAdmin(a *app, cfg *config.Config, log *slog.Logger, clients *clientip.Resolver, notReady func() (error, time.Time)) *admin.Handler {
 	return admin.New(admin.Deps{Store: a.store, Config: cfg, Log: log.With("component", "admin"), ClientAddr: clients.Addr,
 		NotReady: notReady,
-		Secure: strings.HasPrefix(cfg.PublicURL, "https://"),
+		Secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
 		Resync: func(ctx context.Context, id int64, reason string) error {
 			return enqueueSync(ctx, a.store, a.queue, id, reason)
 		},

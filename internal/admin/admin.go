@@ -98,8 +98,8 @@ type Deps struct {
 	// NotReady returns the last failed readiness check (/readyz answers anonymous callers with a
 	// word; the detail is for operators) and when it failed; nil when not wired.
 	NotReady func() (error, time.Time)
-	Log    *slog.Logger
-	Now    func() time.Time
+	Log      *slog.Logger
+	Now      func() time.Time
 	// ClientAddr names the client of a request for sign-in throttling and the log; nil means the
 	// host of RemoteAddr. Pass a clientip.Resolver's Addr so that trusted proxies are seen through.
 	ClientAddr func(r *http.Request) string
