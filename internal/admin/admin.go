@@ -12,11 +12,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/membersync/membersync/internal/clientip"
 	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/lograte"
 	"github.com/membersync/membersync/internal/store"
 )
 
@@ -164,8 +164,8 @@ type Handler struct {
 	// checks holds a token per password check under way; its capacity is PasswordChecks.
 	checks chan struct{}
 	// outageLog and throttleLog keep an outage or a flood from writing a line per request.
-	outageLog   logLimiter
-	throttleLog logLimiter
+	outageLog   lograte.Limiter
+	throttleLog lograte.Limiter
 }
 
 // New builds the handler.
@@ -194,7 +194,7 @@ func New(d Deps) *Handler {
 	h.dummyHash, _ = HashPassword(hex.EncodeToString(randomBytes(16)))
 	h.verify = VerifyPassword
 	h.checks = make(chan struct{}, PasswordChecks)
-	h.outageLog.every, h.throttleLog.every = outageLogEvery, outageLogEvery
+	h.outageLog.Every, h.throttleLog.Every = outageLogEvery, outageLogEvery
 	return h
 }
 
@@ -351,7 +351,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, api bool, p *prin
 	case errors.Is(err, store.ErrNotFound):
 		ue = errNotFound.(*userError)
 	case store.IsUnavailable(err) || !h.databaseAnswers(r.Context()):
-		if ok, held := h.outageLog.allow(h.now()); ok {
+		if ok, held := h.outageLog.Allow(h.now()); ok {
 			h.log.Error("admin: database unavailable, answering 503", "path", r.URL.Path, "err", err, "suppressed", held)
 		}
 		w.Header().Set("Retry-After", "60")
@@ -373,26 +373,6 @@ func (h *Handler) databaseAnswers(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pingTimeout)
 	defer cancel()
 	return h.st.Ping(ctx) == nil
-}
-
-// logLimiter lets one log line through per interval and counts the ones it holds back.
-type logLimiter struct {
-	every time.Duration
-	mu    sync.Mutex
-	next  time.Time // when the next line may go; guarded by mu
-	held  int       // lines held back since the last one; guarded by mu
-}
-
-// allow reports whether a line may be written now, and how many were held back before it.
-func (l *logLimiter) allow(now time.Time) (ok bool, held int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Before(l.next) {
-		l.held++
-		return false, 0
-	}
-	held, l.held, l.next = l.held, 0, now.Add(l.every)
-	return true, held
 }
 
 // unauthenticated sends browsers to the sign-in page and answers the API with 401.

@@ -305,7 +305,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, _ *principal) er
 		return err
 	}
 	if reserved == nil {
-		if ok, held := h.throttleLog.allow(now); ok {
+		if ok, held := h.throttleLog.Allow(now); ok {
 			h.log.Warn("admin: sign-in throttled", "by", by, "addr", addr, "suppressed", held)
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
@@ -325,7 +325,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, _ *principal) er
 		if err := h.st.ReleaseLoginAttempt(context.WithoutCancel(ctx), reserved); err != nil {
 			return err
 		}
-		if ok, held := h.throttleLog.allow(now); ok {
+		if ok, held := h.throttleLog.Allow(now); ok {
 			h.log.Warn("admin: sign-in busy", "addr", addr, "suppressed", held)
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(int(PasswordCheckWait/time.Second)))

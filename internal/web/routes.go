@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/membersync/membersync/internal/inbox"
+	"github.com/membersync/membersync/internal/lograte"
 	"github.com/membersync/membersync/internal/metrics"
 )
 
@@ -39,7 +40,13 @@ type Server struct {
 	Mounts []Mounter
 
 	readiness readiness
+	// refusalLog bounds the log lines of refused deliveries to one per refusalLogEvery.
+	refusalLog lograte.Limiter
 }
+
+// refusalLogEvery is how often a refused webhook delivery is logged at most (each is counted in
+// the metrics and on the admin overview).
+const refusalLogEvery = time.Second
 
 // Mounter is a part of the HTTP surface that registers its own routes (each behind the same
 // security headers as everything else).
@@ -49,6 +56,7 @@ type Mounter interface {
 
 // Routes returns the whole HTTP surface.
 func (s *Server) Routes() http.Handler {
+	s.refusalLog.Every = refusalLogEvery
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/stripe", s.webhook())
 	mux.Handle("/webhooks/stripe", methodNotAllowed("POST"))

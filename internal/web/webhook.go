@@ -58,7 +58,11 @@ func (s *Server) webhook() http.Handler {
 			if s.Refusals != nil {
 				s.Refusals.Record(code)
 			}
-			log.Warn("webhook refused", append([]any{"result", code, "status", status, "latency_ms", ms(s.now().Sub(start))}, attrs...)...)
+			// A stranger can send refusals as fast as the network allows: the metric counts each, the
+			// log keeps one line per refusalLogEvery saying how many it stands for.
+			if ok, held := s.refusalLog.Allow(s.now()); ok {
+				log.Warn("webhook refused", append([]any{"result", code, "status", status, "latency_ms", ms(s.now().Sub(start)), "refusals_not_logged", held}, attrs...)...)
+			}
 		}
 		// refuseUnread answers before the body is read, and closes the connection: on a connection
 		// kept alive net/http would read up to 256 KiB of the body before sending the answer (what it
