@@ -25,6 +25,7 @@ import (
 
 	"github.com/membersync/membersync/internal/billing"
 	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/lograte"
 	"github.com/membersync/membersync/internal/store"
 )
 
@@ -103,6 +104,8 @@ type Handler struct {
 	static  http.Handler
 	asset   string        // content hash of the static files, for cache busting
 	sends   chan struct{} // the status-link emails being sent, at most emailSends
+	// outageLog bounds the lines logged while the database or Stripe fails.
+	outageLog lograte.Limiter
 }
 
 // New builds the handler. It panics when a required dependency is missing or the embedded
@@ -130,7 +133,8 @@ func New(d Deps) *Handler {
 	if d.LinkTTL <= 0 {
 		d.LinkTTL = 30 * 24 * time.Hour
 	}
-	h := &Handler{d: d, limits: d.Limits.withDefaults(), key: []byte(d.Config.Secrets.SigningKey), sends: make(chan struct{}, emailSends)}
+	h := &Handler{d: d, limits: d.Limits.withDefaults(), key: []byte(d.Config.Secrets.SigningKey), sends: make(chan struct{}, emailSends),
+		outageLog: lograte.Limiter{Every: 10 * time.Second}}
 	ak := sha256.Sum256(append([]byte("membersync status client address:"), h.key...))
 	h.addrKey = ak[:]
 	if len(h.key) == 0 {
@@ -295,7 +299,9 @@ func (h *Handler) limited(w http.ResponseWriter) {
 // unavailable answers 503 when the database or Stripe failed; a page that was read (GET) offers to
 // try again, and tries by itself after a while.
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, what string, err error) {
-	h.d.Log.Error("status page unavailable", "what", what, "err", err)
+	if ok, held := h.outageLog.Allow(h.now()); ok { // an outage must not write a line per visitor
+		h.d.Log.Error("status page unavailable", "what", what, "err", err, "not_logged", held)
+	}
 	w.Header().Set("Retry-After", "30")
 	p := page{Title: "Please try again in a minute", Heading: "Please try again in a minute",
 		Lead: "We could not load this page just now. Nothing is lost: your payment and your access are saved."}
