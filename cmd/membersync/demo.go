@@ -6,13 +6,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/demo"
+	"github.com/membersync/membersync/internal/mail"
 	"github.com/membersync/membersync/internal/queue"
 	"github.com/membersync/membersync/internal/status"
 	"github.com/membersync/membersync/internal/store"
@@ -24,7 +28,8 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 network — and act out customer journeys over real signed webhooks: a new subscriber, a duplicate
 delivery, a payment failure that recovers and one that does not, a refund, a cancellation, two
 Stripe customers with one email, a Circle outage and Kit rate limiting. It prints the admin URL and
-login, a customer status link and a Checkout welcome URL, and keeps running until Ctrl-C.`,
+login, a customer status link and a Checkout welcome URL, and keeps running until Ctrl-C. There is no
+SMTP server: "Email me my link" on a status page prints the email here instead.`,
 		`  go run ./cmd/membersync demo
   membersync demo --speed 4                 # four times faster
   membersync demo --scenario refund         # play one journey
@@ -103,7 +108,7 @@ login, a customer status link and a Checkout welcome URL, and keeps running unti
 	ready := make(chan string, 1)
 	served := make(chan error, 1)
 	go func() {
-		served <- serve(serveCtx, cfg, log, serveOptions{ready: ready, app: appOptions{
+		served <- serve(serveCtx, cfg, log, serveOptions{ready: ready, mailer: &consoleMailer{out: e.stdout}, app: appOptions{
 			now: w.Now, retryBase: 200 * time.Millisecond, rateLimitSnooze: 2 * time.Second,
 		}})
 	}()
@@ -180,4 +185,23 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// consoleMailer stands in for the SMTP server in the demo: "Email me my link" on a status page
+// prints the email to the console, where the person running the demo can follow the link.
+type consoleMailer struct {
+	mu  sync.Mutex
+	out io.Writer
+}
+
+// Send prints the message.
+func (c *consoleMailer) Send(_ context.Context, m mail.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := fmt.Fprintf(c.out, "  ✉ email to %s — %s\n%s\n", strings.Join(m.To, ", "), m.Subject, indent(m.Text, "    "))
+	return err
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
 }

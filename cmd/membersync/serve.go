@@ -53,6 +53,8 @@ type serveOptions struct {
 	app appOptions
 	// ready, when not nil, receives the bound address once the server accepts connections.
 	ready chan<- string
+	// mailer, when not nil, replaces the configured SMTP server for customers' status links.
+	mailer status.Mailer
 }
 
 // serve runs the server until ctx ends.
@@ -96,7 +98,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 	resync := func(ctx context.Context, pid int64, reason string) error { return enqueueSync(ctx, st, q, pid, reason) }
 	pages := status.New(status.Deps{Store: st, Billing: a.billing, Config: cfg, Log: log.With("component", "status"),
-		Now: opts.app.now, Resync: resync, ClientAddr: clients.Addr, Mailer: customerMailer(cfg)})
+		Now: opts.app.now, Resync: resync, ClientAddr: clients.Addr, Mailer: opts.customerMailer(cfg)})
 	var srv *web.Server
 	notReady := func() (error, time.Time) { return srv.LastNotReady() }
 	srv = &web.Server{
@@ -212,8 +214,12 @@ func newAdmin(a *app, cfg *config.Config, log *slog.Logger, clients *clientip.Re
 		}})
 }
 
-// customerMailer is the SMTP sender for customers' status links, or nil when no server is configured.
-func customerMailer(cfg *config.Config) status.Mailer {
+// customerMailer is the sender of customers' status links: the override, else the configured SMTP
+// server, else nil (the pages then do not offer the email).
+func (opts serveOptions) customerMailer(cfg *config.Config) status.Mailer {
+	if opts.mailer != nil {
+		return opts.mailer
+	}
 	m, ok := cfg.CustomerMail()
 	if !ok {
 		return nil
