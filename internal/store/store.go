@@ -1,9 +1,7 @@
-// Package store owns membersync's persistence: the Stripe event inbox, people and their Stripe
-// customers, and the journal, on SQLite (the default, a file, pure Go) or PostgreSQL (to scale out).
-// Migrations are numbered .sql files per dialect, embedded, applied in a transaction with a ledger;
-// River's own tables are migrated alongside. SQL is written once with ? placeholders; the dialect
-// seam (rebind, the two connection kinds) is in this file.
 package store
+
+// This file holds the Store and its transactions, and the dialect seam: rebind, the two connection
+// kinds, and the query helpers every other file uses.
 
 import (
 	"context"
@@ -333,4 +331,34 @@ func fromMicros(us int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(us).UTC()
+}
+
+// textColumn runs a query returning one text column.
+func (s *Store) textColumn(ctx context.Context, query string, args ...any) ([]string, error) {
+	r, err := s.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []string
+	for r.Next() {
+		var v string
+		if err := r.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, r.Err()
+}
+
+// likeEscape escapes LIKE's wildcards with a backslash (the queries say ESCAPE '\').
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+func limitOr(limit, def int) int {
+	if limit <= 0 {
+		return def
+	}
+	return min(limit, 1000)
 }
