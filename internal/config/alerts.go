@@ -207,6 +207,17 @@ func (a *AlertsConfig) validate(path string) Problems {
 	add := func(key, format string, args ...any) {
 		p = append(p, join(path, key)+": "+fmt.Sprintf(format, args...))
 	}
+	a.validateRules(add)
+	a.Webhook.validate(add)
+	a.Email.validate(add)
+	return p
+}
+
+// addFunc adds a problem with the key under the section being validated.
+type addFunc func(key, format string, args ...any)
+
+// validateRules checks the delivery settings and the rules' windows and thresholds.
+func (a *AlertsConfig) validateRules(add addFunc) {
 	positive := func(key string, d Duration) {
 		if d < 0 {
 			add(key, "must be a positive duration such as 5m or 2h")
@@ -247,45 +258,54 @@ func (a *AlertsConfig) validate(path string) Problems {
 		add("converge_p95.min_events", "must not be negative")
 	}
 	positive("webhook_silence.after", a.WebhookSilence.After)
+}
 
-	if a.Webhook.URL != "" {
-		u, err := url.Parse(a.Webhook.URL)
-		switch {
-		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
-			add("webhook.url", "%q is not an http(s) URL", a.Webhook.URL)
-		case u.User != nil:
-			add("webhook.url", "must not carry credentials; the body is signed with %s instead", EnvAlertWebhookSecret)
+// validate checks the webhook notifier's URL.
+func (w WebhookNotifier) validate(add addFunc) {
+	if w.URL == "" {
+		return
+	}
+	u, err := url.Parse(w.URL)
+	switch {
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+		add("webhook.url", "%q is not an http(s) URL", w.URL)
+	case u.User != nil:
+		add("webhook.url", "must not carry credentials; the body is signed with %s instead", EnvAlertWebhookSecret)
+	}
+}
+
+// validate checks the email notifier: its server, sender and recipients, or that nothing but the
+// server is set without it.
+func (e EmailNotifier) validate(add addFunc) {
+	if e.Host == "" {
+		if e.From != "" || len(e.To) > 0 || e.Username != "" {
+			add("email.host", "set the SMTP server to send alerts by email (or remove the email section)")
+		}
+		return
+	}
+	if strings.ContainsAny(e.Host, " /:") {
+		add("email.host", "%q should be a host name only (the port goes in email.port)", e.Host)
+	}
+	if e.Port < 1 || e.Port > 65535 {
+		add("email.port", "%d is not a TCP port", e.Port)
+	}
+	if e.Port == 465 {
+		add("email.port", "465 is implicit TLS; membersync uses STARTTLS, usually on port 587")
+	}
+	if !validAddress(e.From) {
+		add("email.from", "%q is not an email address", e.From)
+	}
+	if len(e.To) == 0 {
+		add("email.to", "name at least one recipient")
+	}
+	for i, t := range e.To {
+		if !validAddress(t) {
+			add(fmt.Sprintf("email.to[%d]", i), "%q is not an email address", t)
 		}
 	}
-	e := a.Email
-	if e.Host != "" {
-		if strings.ContainsAny(e.Host, " /:") {
-			add("email.host", "%q should be a host name only (the port goes in email.port)", e.Host)
-		}
-		if e.Port < 1 || e.Port > 65535 {
-			add("email.port", "%d is not a TCP port", e.Port)
-		}
-		if e.Port == 465 {
-			add("email.port", "465 is implicit TLS; membersync uses STARTTLS, usually on port 587")
-		}
-		if !validAddress(e.From) {
-			add("email.from", "%q is not an email address", e.From)
-		}
-		if len(e.To) == 0 {
-			add("email.to", "name at least one recipient")
-		}
-		for i, t := range e.To {
-			if !validAddress(t) {
-				add(fmt.Sprintf("email.to[%d]", i), "%q is not an email address", t)
-			}
-		}
-		if strings.ContainsAny(e.Username, "\r\n") {
-			add("email.username", "must be one line")
-		}
-	} else if e.From != "" || len(e.To) > 0 || e.Username != "" {
-		add("email.host", "set the SMTP server to send alerts by email (or remove the email section)")
+	if strings.ContainsAny(e.Username, "\r\n") {
+		add("email.username", "must be one line")
 	}
-	return p
 }
 
 func validAddress(s string) bool {

@@ -3,9 +3,7 @@
 // A Config is loaded once at start and passed down; nothing reads it from a global.
 package config
 
-import (
-	"time"
-)
+import "github.com/membersync/membersync/internal/plan"
 
 // Config is the whole configuration of one membersync instance.
 type Config struct {
@@ -104,48 +102,18 @@ type KitConfig struct {
 	RequestsPerMinute int `yaml:"requests_per_minute"`
 }
 
-// Plan is one product the founder sells and what it grants.
-type Plan struct {
-	// ID is a short stable identifier ("pro"), used in the journal and metrics.
-	ID string `yaml:"id"`
-	// Name is shown to customers and operators.
-	Name string `yaml:"name"`
-	// Stripe names the prices and/or products that buy this plan.
-	Stripe PlanStripe `yaml:"stripe"`
-	// Circle names the access groups this plan grants.
-	Circle PlanCircle `yaml:"circle"`
-	// Kit names the lifecycle tags and sequences this plan manages.
-	Kit PlanKit `yaml:"kit"`
-	// GracePeriod is how long a past_due subscription keeps access, counted from the first failed
-	// payment of the current dunning run. Default 72h.
-	GracePeriod Duration `yaml:"grace_period"`
-	// AccessDuration is how long a one-time purchase grants access; zero means lifetime.
-	AccessDuration Duration `yaml:"access_duration"`
-	// RevokeOnPartialRefund makes any refund (not only a full one) revoke a one-time purchase.
-	RevokeOnPartialRefund bool `yaml:"revoke_on_partial_refund"`
-}
+// Plan is one product the founder sells and what it grants; the type lives in package plan, which
+// does no I/O, so that entitlement can take it without depending on this loader.
+type Plan = plan.Plan
 
 // PlanStripe lists the Stripe ids that map to a plan.
-type PlanStripe struct {
-	Prices   []string `yaml:"prices"`
-	Products []string `yaml:"products"`
-}
+type PlanStripe = plan.Stripe
 
 // PlanCircle lists the Circle access groups a plan grants.
-type PlanCircle struct {
-	AccessGroups []int64 `yaml:"access_groups"`
-}
+type PlanCircle = plan.Circle
 
 // PlanKit lists the Kit tags per lifecycle stage and the sequences a plan manages.
-type PlanKit struct {
-	// Tags maps a lifecycle stage (active, trialing, canceling, past_due, canceled, refunded, disputed,
-	// expired, grace_expired) to the Kit tag id that marks it. Every tag named here is managed.
-	Tags map[string]int64 `yaml:"tags"`
-	// OnboardingSequence is enrolled once, after the Circle grant for the plan is confirmed.
-	OnboardingSequence int64 `yaml:"onboarding_sequence"`
-	// RetentionSequence is enrolled once when the plan is canceled or set to cancel.
-	RetentionSequence int64 `yaml:"retention_sequence"`
-}
+type PlanKit = plan.Kit
 
 // Secrets are the credentials, read only from environment variables.
 type Secrets struct {
@@ -185,10 +153,7 @@ type DoctorConfig struct {
 }
 
 // Duration is a time.Duration that reads from YAML as "72h", "30m" or "lifetime" (zero).
-type Duration time.Duration
-
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+type Duration = plan.Duration
 
 // CustomerMail returns the SMTP server for customer email: Mail when its host is set, else the
 // alerts' email server (with its sender); ok is false when neither is configured.

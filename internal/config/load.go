@@ -10,13 +10,13 @@ import (
 	"os"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/membersync/membersync/internal/clientip"
+	"github.com/membersync/membersync/internal/plan"
 )
 
 // DefaultPath is the config file read when neither --config nor MEMBERSYNC_CONFIG names one.
@@ -244,148 +244,190 @@ var (
 // secrets that only some commands need; see RequireSecrets.
 func (c *Config) Validate() Problems {
 	var p Problems
-	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	c.validateAddresses(&p)
+	c.validateServer(&p)
+	c.validateRates(&p)
+	validatePlans(&p, c.Plans)
+	c.validateSchedules(&p)
+	p = append(p, c.Alerts.validate("alerts")...)
+	return p
+}
 
+// add appends one problem.
+func (p *Problems) add(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+// checkURL adds a problem when v, the value of key, is not an http(s) URL or, when allowPath is
+// false, has a path; and when it has a query or a fragment.
+func (p *Problems) checkURL(key, v string, allowPath bool) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.add("%s: %q is not an http(s) URL", key, v)
+		return
+	}
+	if u.RawQuery != "" || u.Fragment != "" || (!allowPath && u.Path != "") {
+		p.add("%s: %q should be a base URL without a query or fragment", key, v)
+	}
+}
+
+// validateAddresses checks where membersync listens and the URLs it calls or shows.
+func (c *Config) validateAddresses(p *Problems) {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		add("listen: %q is not host:port (for example \":8080\" or \"127.0.0.1:8080\")", c.Listen)
+		p.add("listen: %q is not host:port (for example \":8080\" or \"127.0.0.1:8080\")", c.Listen)
 	}
-	checkURL := func(key, v string, allowPath bool) {
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("%s: %q is not an http(s) URL", key, v)
-			return
-		}
-		if u.RawQuery != "" || u.Fragment != "" || (!allowPath && u.Path != "") {
-			add("%s: %q should be a base URL without a query or fragment", key, v)
-		}
-	}
-	checkURL("public_url", c.PublicURL, true)
-	checkURL("stripe.base_url", c.Stripe.BaseURL, true)
-	checkURL("circle.base_url", c.Circle.BaseURL, true)
-	checkURL("kit.base_url", c.Kit.BaseURL, true)
+	p.checkURL("public_url", c.PublicURL, true)
+	p.checkURL("stripe.base_url", c.Stripe.BaseURL, true)
+	p.checkURL("circle.base_url", c.Circle.BaseURL, true)
+	p.checkURL("kit.base_url", c.Kit.BaseURL, true)
 	if c.Circle.CommunityURL != "" {
-		checkURL("circle.community_url", c.Circle.CommunityURL, true)
+		p.checkURL("circle.community_url", c.Circle.CommunityURL, true)
 	}
 	if c.Support.URL != "" {
-		checkURL("support.url", c.Support.URL, true)
+		p.checkURL("support.url", c.Support.URL, true)
 	}
 	if c.Support.Email != "" && !strings.Contains(c.Support.Email, "@") {
-		add("support.email: %q is not an email address", c.Support.Email)
+		p.add("support.email: %q is not an email address", c.Support.Email)
 	}
+}
+
+// validateServer checks the database, the metrics listener, the customer mail server, the trusted
+// proxies and the log format.
+func (c *Config) validateServer(p *Problems) {
 	if _, _, err := ParseDatabaseURL(c.DatabaseURL); err != nil {
-		add("database_url: %v", err)
+		p.add("database_url: %v", err)
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
-			add("metrics.listen: %q is not host:port", c.Metrics.Listen)
+			p.add("metrics.listen: %q is not host:port", c.Metrics.Listen)
 		}
 	}
 	if c.Mail.Host != "" && !strings.Contains(c.Mail.From, "@") {
-		add("mail.from: %q is not an email address (the sender customers see, such as members@example.com)", c.Mail.From)
+		p.add("mail.from: %q is not an email address (the sender customers see, such as members@example.com)", c.Mail.From)
 	}
 	if c.Mail.Port < 0 || c.Mail.Port > 65535 {
-		add("mail.port: %d is not a port", c.Mail.Port)
+		p.add("mail.port: %d is not a port", c.Mail.Port)
 	}
 	for i, cidr := range c.TrustedProxies {
 		if _, err := clientip.ParsePrefix(cidr); err != nil {
-			add("trusted_proxies[%d]: %v", i, err)
+			p.add("trusted_proxies[%d]: %v", i, err)
 		}
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
-		add("log_format: %q must be json or text", c.LogFormat)
+		p.add("log_format: %q must be json or text", c.LogFormat)
 	}
+}
+
+// validateRates checks the providers' request rates.
+func (c *Config) validateRates(p *Problems) {
 	if c.Circle.RequestsPerMinute < 0 {
-		add("circle.requests_per_minute: must be positive")
+		p.add("circle.requests_per_minute: must be positive")
 	}
 	if c.Kit.RequestsPerMinute < 0 || c.Kit.RequestsPerMinute > 120 {
-		add("kit.requests_per_minute: %d is outside 1..120 (Kit allows 120 requests per minute per API key)", c.Kit.RequestsPerMinute)
+		p.add("kit.requests_per_minute: %d is outside 1..120 (Kit allows 120 requests per minute per API key)", c.Kit.RequestsPerMinute)
 	}
+}
 
-	if len(c.Plans) == 0 {
-		add("plans: at least one plan is needed (map a Stripe price or product to Circle access groups)")
+// validatePlans checks the plan mapping: at least one plan, unique ids, each Stripe price and
+// product buying one plan, and each plan's Circle and Kit ids and durations.
+func validatePlans(p *Problems, plans []Plan) {
+	if len(plans) == 0 {
+		p.add("plans: at least one plan is needed (map a Stripe price or product to Circle access groups)")
 	}
 	ids := map[string]int{}
 	priceOwner := map[string]string{}
 	productOwner := map[string]string{}
-	for i, pl := range c.Plans {
+	for i, pl := range plans {
 		key := fmt.Sprintf("plans[%d]", i)
 		if !planID.MatchString(pl.ID) {
-			add("%s.id: %q must be 1-40 lowercase letters, digits, '-' or '_'", key, pl.ID)
+			p.add("%s.id: %q must be 1-40 lowercase letters, digits, '-' or '_'", key, pl.ID)
 		} else if j, dup := ids[pl.ID]; dup {
-			add("%s.id: %q is already the id of plans[%d]", key, pl.ID, j)
+			p.add("%s.id: %q is already the id of plans[%d]", key, pl.ID, j)
 		} else {
 			ids[pl.ID] = i
 		}
-		if len(pl.Stripe.Prices) == 0 && len(pl.Stripe.Products) == 0 {
-			add("%s.stripe: name at least one price (price_…) or product (prod_…) that buys this plan", key)
-		}
-		for j, v := range pl.Stripe.Prices {
-			k := fmt.Sprintf("%s.stripe.prices[%d]", key, j)
-			switch {
-			case !priceID.MatchString(v):
-				add("%s: %q is not a Stripe price id (price_…)", k, v)
-			case priceOwner[v] != "":
-				add("%s: %q already maps to plan %q; a price buys one plan", k, v, priceOwner[v])
-			default:
-				priceOwner[v] = pl.ID
-			}
-		}
-		for j, v := range pl.Stripe.Products {
-			k := fmt.Sprintf("%s.stripe.products[%d]", key, j)
-			switch {
-			case !productID.MatchString(v):
-				add("%s: %q is not a Stripe product id (prod_…)", k, v)
-			case productOwner[v] != "":
-				add("%s: %q already maps to plan %q; a product buys one plan", k, v, productOwner[v])
-			default:
-				productOwner[v] = pl.ID
-			}
-		}
-		if len(pl.Circle.AccessGroups) == 0 {
-			add("%s.circle.access_groups: name at least one Circle access group id this plan grants", key)
-		}
-		for j, g := range pl.Circle.AccessGroups {
-			if g <= 0 {
-				add("%s.circle.access_groups[%d]: %d is not a Circle access group id (a positive number)", key, j, g)
-			}
-		}
-		stages := make([]string, 0, len(pl.Kit.Tags))
-		for s := range pl.Kit.Tags {
-			stages = append(stages, s)
-		}
-		sort.Strings(stages)
-		for _, s := range stages {
-			if !validStage(s) {
-				add("%s.kit.tags.%s: unknown lifecycle stage; use one of %s", key, s, strings.Join(Stages, ", "))
-			}
-			if pl.Kit.Tags[s] <= 0 {
-				add("%s.kit.tags.%s: %d is not a Kit tag id (a positive number)", key, s, pl.Kit.Tags[s])
-			}
-		}
-		if pl.Kit.OnboardingSequence < 0 {
-			add("%s.kit.onboarding_sequence: must be a Kit sequence id", key)
-		}
-		if pl.Kit.RetentionSequence < 0 {
-			add("%s.kit.retention_sequence: must be a Kit sequence id", key)
-		}
-		if pl.GracePeriod < 0 {
-			add("%s.grace_period: must not be negative", key)
-		}
-		if pl.AccessDuration < 0 {
-			add("%s.access_duration: must not be negative (use \"lifetime\")", key)
+		validatePlanStripe(p, key, pl, priceOwner, productOwner)
+		validatePlanGrants(p, key, pl)
+	}
+}
+
+// validatePlanStripe checks the prices and products of pl, the plan at key, recording in
+// priceOwner and productOwner the plan each one buys.
+func validatePlanStripe(p *Problems, key string, pl Plan, priceOwner, productOwner map[string]string) {
+	if len(pl.Stripe.Prices) == 0 && len(pl.Stripe.Products) == 0 {
+		p.add("%s.stripe: name at least one price (price_…) or product (prod_…) that buys this plan", key)
+	}
+	for j, v := range pl.Stripe.Prices {
+		k := fmt.Sprintf("%s.stripe.prices[%d]", key, j)
+		switch {
+		case !priceID.MatchString(v):
+			p.add("%s: %q is not a Stripe price id (price_…)", k, v)
+		case priceOwner[v] != "":
+			p.add("%s: %q already maps to plan %q; a price buys one plan", k, v, priceOwner[v])
+		default:
+			priceOwner[v] = pl.ID
 		}
 	}
+	for j, v := range pl.Stripe.Products {
+		k := fmt.Sprintf("%s.stripe.products[%d]", key, j)
+		switch {
+		case !productID.MatchString(v):
+			p.add("%s: %q is not a Stripe product id (prod_…)", k, v)
+		case productOwner[v] != "":
+			p.add("%s: %q already maps to plan %q; a product buys one plan", k, v, productOwner[v])
+		default:
+			productOwner[v] = pl.ID
+		}
+	}
+}
+
+// validatePlanGrants checks what pl, the plan at key, grants: its Circle access groups, its Kit
+// tags and sequences, and its grace period and access duration.
+func validatePlanGrants(p *Problems, key string, pl Plan) {
+	if len(pl.Circle.AccessGroups) == 0 {
+		p.add("%s.circle.access_groups: name at least one Circle access group id this plan grants", key)
+	}
+	for j, g := range pl.Circle.AccessGroups {
+		if g <= 0 {
+			p.add("%s.circle.access_groups[%d]: %d is not a Circle access group id (a positive number)", key, j, g)
+		}
+	}
+	stages := make([]string, 0, len(pl.Kit.Tags))
+	for s := range pl.Kit.Tags {
+		stages = append(stages, s)
+	}
+	sort.Strings(stages)
+	for _, s := range stages {
+		if !validStage(s) {
+			p.add("%s.kit.tags.%s: unknown lifecycle stage; use one of %s", key, s, strings.Join(Stages, ", "))
+		}
+		if pl.Kit.Tags[s] <= 0 {
+			p.add("%s.kit.tags.%s: %d is not a Kit tag id (a positive number)", key, s, pl.Kit.Tags[s])
+		}
+	}
+	if pl.Kit.OnboardingSequence < 0 {
+		p.add("%s.kit.onboarding_sequence: must be a Kit sequence id", key)
+	}
+	if pl.Kit.RetentionSequence < 0 {
+		p.add("%s.kit.retention_sequence: must be a Kit sequence id", key)
+	}
+	if pl.GracePeriod < 0 {
+		p.add("%s.grace_period: must not be negative", key)
+	}
+	if pl.AccessDuration < 0 {
+		p.add("%s.access_duration: must not be negative (use \"lifetime\")", key)
+	}
+}
+
+// validateSchedules checks the drift sweep's and the doctor's schedules.
+func (c *Config) validateSchedules(p *Problems) {
 	if c.Reconcile.Interval < Duration(time.Hour) {
-		add("reconcile.interval: %s is too often; sweeps list every managed group and tag (use 1h or more)", c.Reconcile.Interval)
+		p.add("reconcile.interval: %s is too often; sweeps list every managed group and tag (use 1h or more)", c.Reconcile.Interval)
 	}
 	if c.Reconcile.MaxQuotaShare <= 0 || c.Reconcile.MaxQuotaShare > 1 {
-		add("reconcile.max_quota_share: %v must be in (0, 1]", c.Reconcile.MaxQuotaShare)
+		p.add("reconcile.max_quota_share: %v must be in (0, 1]", c.Reconcile.MaxQuotaShare)
 	}
 	if c.Doctor.Interval < Duration(time.Hour) {
-		add("doctor.interval: %s is too often (use 1h or more)", c.Doctor.Interval)
+		p.add("doctor.interval: %s is too often (use 1h or more)", c.Doctor.Interval)
 	}
-	p = append(p, c.Alerts.validate("alerts")...)
-	return p
 }
 
 func validStage(s string) bool {
@@ -454,43 +496,5 @@ func ParseDatabaseURL(u string) (dialect, dsn string, err error) {
 	return "sqlite", u, nil
 }
 
-// UnmarshalYAML reads "72h", "30m", "3d" (days) or "lifetime" (zero).
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*d = Duration(v)
-	return nil
-}
-
 // ParseDuration reads "72h", "30m", "3d" (days) or "lifetime" (zero).
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "lifetime" || s == "" {
-		return 0, nil
-	}
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a duration (use 72h, 30d or lifetime)", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration (use 72h, 30d or lifetime)", s)
-	}
-	return v, nil
-}
-
-// String formats d the way the config file writes it.
-func (d Duration) String() string {
-	if d == 0 {
-		return "lifetime"
-	}
-	if time.Duration(d)%(24*time.Hour) == 0 {
-		return fmt.Sprintf("%dd", time.Duration(d)/(24*time.Hour))
-	}
-	return time.Duration(d).String()
-}
+func ParseDuration(s string) (time.Duration, error) { return plan.ParseDuration(s) }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/plan"
 )
 
 // DefaultGracePeriod is how long a past_due subscription keeps access when its plan sets no grace period.
@@ -28,7 +28,7 @@ const DefaultGracePeriod = 72 * time.Hour
 // the price's plan (else the first in config order) is used and a conflicting_data review is raised,
 // whatever the status. An unmapped item raises an unmapped_price review on a trialing, active or past_due
 // subscription and on any purchase. Deleted customers contribute nothing, reviews included.
-func Compute(b Billing, plans []config.Plan, now time.Time) Desired {
+func Compute(b Billing, plans []plan.Plan, now time.Time) Desired {
 	now = canon(now)
 	in := collect(b, plans)
 	d := in.evaluate(now)
@@ -38,7 +38,7 @@ func Compute(b Billing, plans []config.Plan, now time.Time) Desired {
 
 // input is a Billing reduced to what the clock cannot change: each plan's sources and the reviews.
 type input struct {
-	plans   []config.Plan
+	plans   []plan.Plan
 	sources [][]source // indexed like plans
 	reviews []Review
 }
@@ -50,7 +50,7 @@ type source struct {
 	items    []Item // the source's items that map to the plan
 }
 
-func collect(b Billing, plans []config.Plan) input {
+func collect(b Billing, plans []plan.Plan) input {
 	m := newMapping(plans)
 	in := input{plans: plans, sources: make([][]source, len(plans))}
 	var reviews []Review
@@ -125,12 +125,12 @@ func disputeReviews(sourceID string, charges []Charge) []Review {
 
 // mapping finds the plan of an item: by price first, then by product.
 type mapping struct {
-	plans     []config.Plan
+	plans     []plan.Plan
 	byPrice   map[string][]int // plan indexes in config order
 	byProduct map[string][]int
 }
 
-func newMapping(plans []config.Plan) mapping {
+func newMapping(plans []plan.Plan) mapping {
 	m := mapping{plans: plans, byPrice: map[string][]int{}, byProduct: map[string][]int{}}
 	index := func(to map[string][]int, ids []string, plan int) {
 		for _, id := range ids {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/plan"
 )
 
 // now is the instant most tests run at: 3 Nov 2026 15:04 UTC.
@@ -19,13 +19,13 @@ const day = 24 * time.Hour
 //   - course: a one-time purchase with 365 days of access, a few tags, an onboarding sequence;
 //   - lifetime: a one-time purchase for life, revoked by any refund, sharing group 11 with pro;
 //   - team: a subscription mapped by product only, with a 24 h grace period and no tags.
-func testPlans() []config.Plan {
-	return []config.Plan{
+func testPlans() []plan.Plan {
+	return []plan.Plan{
 		{
 			ID:     "pro",
-			Stripe: config.PlanStripe{Prices: []string{"price_pro_m", "price_pro_y"}, Products: []string{"prod_pro"}},
-			Circle: config.PlanCircle{AccessGroups: []int64{12, 11}},
-			Kit: config.PlanKit{
+			Stripe: plan.Stripe{Prices: []string{"price_pro_m", "price_pro_y"}, Products: []string{"prod_pro"}},
+			Circle: plan.Circle{AccessGroups: []int64{12, 11}},
+			Kit: plan.Kit{
 				Tags: map[string]int64{
 					"trialing": 101, "active": 102, "canceling": 103, "past_due": 104, "grace_expired": 105,
 					"canceled": 106, "refunded": 107, "disputed": 108, "unpaid": 109, "incomplete": 110, "paused": 111,
@@ -36,23 +36,23 @@ func testPlans() []config.Plan {
 		},
 		{
 			ID:             "course",
-			Stripe:         config.PlanStripe{Prices: []string{"price_course"}, Products: []string{"prod_course"}},
-			Circle:         config.PlanCircle{AccessGroups: []int64{21}},
-			Kit:            config.PlanKit{Tags: map[string]int64{"active": 301, "expired": 302, "refunded": 303}, OnboardingSequence: 401},
-			AccessDuration: config.Duration(365 * day),
+			Stripe:         plan.Stripe{Prices: []string{"price_course"}, Products: []string{"prod_course"}},
+			Circle:         plan.Circle{AccessGroups: []int64{21}},
+			Kit:            plan.Kit{Tags: map[string]int64{"active": 301, "expired": 302, "refunded": 303}, OnboardingSequence: 401},
+			AccessDuration: plan.Duration(365 * day),
 		},
 		{
 			ID:                    "lifetime",
-			Stripe:                config.PlanStripe{Products: []string{"prod_life"}},
-			Circle:                config.PlanCircle{AccessGroups: []int64{31, 11}},
-			Kit:                   config.PlanKit{Tags: map[string]int64{"active": 501, "refunded": 502}},
+			Stripe:                plan.Stripe{Products: []string{"prod_life"}},
+			Circle:                plan.Circle{AccessGroups: []int64{31, 11}},
+			Kit:                   plan.Kit{Tags: map[string]int64{"active": 501, "refunded": 502}},
 			RevokeOnPartialRefund: true,
 		},
 		{
 			ID:          "team",
-			Stripe:      config.PlanStripe{Products: []string{"prod_team"}},
-			Circle:      config.PlanCircle{AccessGroups: []int64{41}},
-			GracePeriod: config.Duration(24 * time.Hour),
+			Stripe:      plan.Stripe{Products: []string{"prod_team"}},
+			Circle:      plan.Circle{AccessGroups: []int64{41}},
+			GracePeriod: plan.Duration(24 * time.Hour),
 		},
 	}
 }
@@ -99,6 +99,7 @@ func check(t *testing.T, st PlanState, w want) {
 }
 
 func TestComputeSubscriptionStatuses(t *testing.T) {
+	t.Parallel()
 	periodEnd := now.Add(10 * day)
 	tests := []struct {
 		name string
@@ -182,6 +183,7 @@ func TestComputeSubscriptionStatuses(t *testing.T) {
 }
 
 func TestComputeGracePeriod(t *testing.T) {
+	t.Parallel()
 	failed := now.Add(-time.Hour)
 	periodStart := now.Add(-2 * day)
 	tests := []struct {
@@ -238,6 +240,7 @@ func TestComputeGracePeriod(t *testing.T) {
 }
 
 func TestComputeExplanation(t *testing.T) {
+	t.Parallel()
 	failed := time.Date(2026, 11, 3, 15, 4, 0, 0, time.UTC)
 	sub := Subscription{ID: "sub_1", Status: "past_due", FirstFailedPaymentAt: failed, Items: []Item{proItem(failed.Add(30 * day))}}
 	got := planState(t, Compute(withSubs(sub), testPlans(), failed.Add(time.Hour)), "pro").Explanation
@@ -257,6 +260,7 @@ func charge(refunded int64, disputes ...string) Charge {
 }
 
 func TestComputeRefundsAndDisputes(t *testing.T) {
+	t.Parallel()
 	active := want{true, StageActive, "subscription_active", time.Time{}}
 	refunded := want{false, StageRefunded, "full_refund", time.Time{}}
 	open := want{false, StageDisputed, "dispute_open", time.Time{}}
@@ -322,6 +326,7 @@ func TestComputeRefundsAndDisputes(t *testing.T) {
 }
 
 func TestComputePurchases(t *testing.T) {
+	t.Parallel()
 	paid := now.Add(-10 * day)
 	expiry := paid.Add(365 * day)
 	tests := []struct {
@@ -347,6 +352,7 @@ func TestComputePurchases(t *testing.T) {
 }
 
 func TestComputeUnion(t *testing.T) {
+	t.Parallel()
 	end := now.Add(5 * day)
 	tests := []struct {
 		name       string
@@ -443,6 +449,7 @@ func TestComputeUnion(t *testing.T) {
 }
 
 func TestComputeReviews(t *testing.T) {
+	t.Parallel()
 	unknown := Item{PriceID: "price_x", ProductID: "prod_x"}
 	tests := []struct {
 		name        string
@@ -534,6 +541,7 @@ func TestComputeReviews(t *testing.T) {
 }
 
 func TestComputeTagsAndSequences(t *testing.T) {
+	t.Parallel()
 	end := now.Add(5 * day)
 	tests := []struct {
 		name    string
@@ -594,6 +602,7 @@ func TestComputeTagsAndSequences(t *testing.T) {
 }
 
 func TestComputeNextChange(t *testing.T) {
+	t.Parallel()
 	end := now.Add(5 * day)
 	failed := now.Add(-time.Hour)
 	tests := []struct {
@@ -653,6 +662,7 @@ func TestComputeNextChange(t *testing.T) {
 }
 
 func TestComputeExplanationsNameNoIDs(t *testing.T) {
+	t.Parallel()
 	b := Billing{Customers: []Customer{{ID: "cus_1", Email: "a@example.com", Subscriptions: []Subscription{
 		{ID: "sub_1", Status: "past_due", FirstFailedPaymentAt: now, Items: []Item{proItem(now.Add(day))}},
 		{ID: "sub_2", Status: "active", Items: []Item{{ProductID: "prod_team"}}, LatestCharges: []Charge{charge(0, "lost")}},
@@ -670,6 +680,7 @@ func TestComputeExplanationsNameNoIDs(t *testing.T) {
 }
 
 func TestDesiredPlan(t *testing.T) {
+	t.Parallel()
 	d := Compute(Billing{}, testPlans(), now)
 	tests := []struct {
 		id     string

@@ -3,7 +3,7 @@ package entitlement
 import "time"
 
 // Stage is where a plan stands in its lifecycle for one person. Each stage may map to a Kit tag in the
-// plan's config (PlanKit.Tags, keyed by the stage's string value).
+// plan's config (plan.Kit.Tags, keyed by the stage's string value).
 type Stage string
 
 // The lifecycle stages.

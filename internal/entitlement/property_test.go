@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/plan"
 	"pgregory.net/rapid"
 )
 
@@ -18,11 +18,11 @@ import (
 // every status, and instants on a 12-hour grid around now so that boundaries often coincide.
 
 // propPlans is testPlans with a 10-day course, so that expiries fall within the generated time range.
-func propPlans() []config.Plan {
+func propPlans() []plan.Plan {
 	plans := testPlans()
 	for i := range plans {
 		if plans[i].ID == "course" {
-			plans[i].AccessDuration = config.Duration(10 * day)
+			plans[i].AccessDuration = plan.Duration(10 * day)
 		}
 	}
 	return plans
@@ -234,6 +234,7 @@ func subset(a, b []int64) bool {
 }
 
 func TestPropertyDeterministic(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(t *rapid.T) {
 		b := billingGen().Draw(t, "billing")
 		at := instantGen().Draw(t, "now")
@@ -249,6 +250,7 @@ func TestPropertyDeterministic(t *testing.T) {
 }
 
 func TestPropertyOrderIndependent(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(t *rapid.T) {
 		b := billingGen().Draw(t, "billing")
 		at := instantGen().Draw(t, "now")
@@ -261,6 +263,7 @@ func TestPropertyOrderIndependent(t *testing.T) {
 }
 
 func TestPropertyRefundOrDisputeNeverAddsAccess(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(t *rapid.T) {
 		b := billingGen().Draw(t, "billing")
 		at := instantGen().Draw(t, "now")
@@ -289,6 +292,7 @@ func TestPropertyRefundOrDisputeNeverAddsAccess(t *testing.T) {
 }
 
 func TestPropertyPurchaseNeverRemovesAccess(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(t *rapid.T) {
 		b := billingGen().Draw(t, "billing")
 		at := instantGen().Draw(t, "now")
@@ -322,6 +326,7 @@ func TestPropertyPurchaseNeverRemovesAccess(t *testing.T) {
 }
 
 func TestPropertyUnionOfCustomers(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(t *rapid.T) {
 		b := billingGen().Draw(t, "billing")
 		at := instantGen().Draw(t, "now")
@@ -353,6 +358,7 @@ func TestPropertyUnionOfCustomers(t *testing.T) {
 }
 
 func TestPropertyNextChangeExact(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(t *rapid.T) {
 		b := billingGen().Draw(t, "billing")
 		at := instantGen().Draw(t, "now")
@@ -384,6 +390,7 @@ func TestPropertyNextChangeExact(t *testing.T) {
 }
 
 func TestPropertyConsistent(t *testing.T) {
+	t.Parallel()
 	plans := propPlans()
 	rapid.Check(t, func(t *rapid.T) {
 		b := billingGen().Draw(t, "billing")

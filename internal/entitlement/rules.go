@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/plan"
 )
 
 // eval returns the source's state for plan p at now.
-func (s source) eval(p config.Plan, now time.Time) verdict {
+func (s source) eval(p plan.Plan, now time.Time) verdict {
 	if s.sub != nil {
 		return verdict{state: subscriptionState(s.sub, s.items, p, now), since: s.sub.Created}
 	}
@@ -17,7 +17,7 @@ func (s source) eval(p config.Plan, now time.Time) verdict {
 
 // boundaries returns every instant at which the source's state for plan p may change by the clock alone.
 // It may include instants at which nothing changes.
-func (s source) boundaries(p config.Plan) []time.Time {
+func (s source) boundaries(p plan.Plan) []time.Time {
 	var ts []time.Time
 	if s.purchase != nil {
 		if d := p.AccessDuration.D(); d > 0 {
@@ -45,7 +45,7 @@ func (s source) boundaries(p config.Plan) []time.Time {
 // trialing or active subscription set to cancel (cancel_at_period_end or CancelAt) is canceling until the
 // scheduled end and canceled from that instant on, before Stripe processes it. A past_due subscription's
 // scheduled cancellation is left to Stripe: its grace period alone bounds its access.
-func subscriptionState(s *Subscription, items []Item, p config.Plan, now time.Time) PlanState {
+func subscriptionState(s *Subscription, items []Item, p plan.Plan, now time.Time) PlanState {
 	st := PlanState{Source: s.ID}
 	charges := judgeCharges(s.LatestCharges, false)
 	if charges.stage != "" {
@@ -174,7 +174,7 @@ func graceStart(s *Subscription) (start time.Time, fallback, ok bool) {
 }
 
 // grace returns plan p's grace period, DefaultGracePeriod when unset.
-func grace(p config.Plan) time.Duration {
+func grace(p plan.Plan) time.Duration {
 	if d := p.GracePeriod.D(); d > 0 {
 		return d
 	}
@@ -184,7 +184,7 @@ func grace(p config.Plan) time.Duration {
 // purchaseState applies the one-time purchase rules: access from PaidAt for the plan's access duration
 // (lifetime when zero), unless refunded (fully, or at all when the plan says so) or disputed while the
 // dispute is open or lost. A purchase is entitled even when PaidAt is after now: Stripe says it is paid.
-func purchaseState(pu *Purchase, p config.Plan, now time.Time) PlanState {
+func purchaseState(pu *Purchase, p plan.Plan, now time.Time) PlanState {
 	st := PlanState{Source: pu.SessionID}
 	charges := judgeCharges(pu.Charges, p.RevokeOnPartialRefund)
 	if charges.stage != "" {
