@@ -92,19 +92,10 @@ func checkConnections(ctx context.Context, a *app) []connCheck {
 	return append(out, kit)
 }
 
+// explain words err for the check's output (provider.Explain, without the call's name).
 func explain(err error) string {
-	var pe *provider.Error
-	if errors.As(err, &pe) {
-		s := pe.Kind.String()
-		if pe.Status != 0 {
-			s += fmt.Sprintf(" (HTTP %d)", pe.Status)
-		}
-		if pe.Message != "" {
-			s += ": " + pe.Message
-		}
-		return s
-	}
-	return err.Error()
+	_, msg := provider.Explain(err)
+	return msg
 }
 
 func fixFor(name string, err error) string {
@@ -125,7 +116,7 @@ func cmdCheck(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "check [flags]",
 		"Validate the config and the secrets, then reach each provider once and check that the access\ngroups and tags the plans name exist. Exit status 1 when something needs fixing.",
 		"  membersync check --config /etc/membersync.yaml")
-	cfgPath := fs.String("config", "", "config file (default $MEMBERSYNC_CONFIG or ./membersync.yaml)")
+	cfgPath := configFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -11,16 +11,17 @@ import (
 	"strings"
 
 	"github.com/membersync/membersync/internal/store"
+	"github.com/membersync/membersync/internal/web/respond"
 )
 
 // The state-changing actions shared by the pages and the JSON API. Each one writes the audit log
 // and, when it is about a person, that person's journal (kind "admin").
 
 var (
-	errNoResync   = newUserError(http.StatusServiceUnavailable, "unavailable", "Resync is not available on this instance.")
-	errNoteNeeded = newUserError(http.StatusBadRequest, "note_required", "Resolving needs a note saying what was done.")
-	errNotOpen    = newUserError(http.StatusConflict, "not_open", "This review item is already resolved.")
-	errNoPerson   = newUserError(http.StatusConflict, "no_person", "This is not linked to a person yet, so there is nothing to sync. Resolve it instead.")
+	errNoResync   = respond.NewError(http.StatusServiceUnavailable, "unavailable", "Resync is not available on this instance.")
+	errNoteNeeded = respond.NewError(http.StatusBadRequest, "note_required", "Resolving needs a note saying what was done.")
+	errNotOpen    = respond.NewError(http.StatusConflict, "not_open", "This review item is already resolved.")
+	errNoPerson   = respond.NewError(http.StatusConflict, "no_person", "This is not linked to a person yet, so there is nothing to sync. Resolve it instead.")
 )
 
 // maxNote bounds a note's length.
@@ -209,7 +210,7 @@ func input(r *http.Request) (map[string]string, error) {
 	if ct == "application/json" {
 		var m map[string]any
 		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
-			return nil, newUserError(http.StatusBadRequest, "bad_json", "The body is not a JSON object.")
+			return nil, respond.NewError(http.StatusBadRequest, "bad_json", "The body is not a JSON object.")
 		}
 		out := map[string]string{}
 		for k, v := range m {
@@ -220,7 +221,7 @@ func input(r *http.Request) (map[string]string, error) {
 		return out, nil
 	}
 	if err := r.ParseForm(); err != nil {
-		return nil, newUserError(http.StatusBadRequest, "bad_form", "The form could not be read.")
+		return nil, respond.NewError(http.StatusBadRequest, "bad_form", "The form could not be read.")
 	}
 	out := map[string]string{}
 	for k := range r.PostForm {

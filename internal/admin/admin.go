@@ -18,6 +18,7 @@ import (
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/lograte"
 	"github.com/membersync/membersync/internal/store"
+	"github.com/membersync/membersync/internal/web/respond"
 )
 
 // Role is what an operator may do. Each role may do everything the one before it may.
@@ -312,60 +313,49 @@ func (h *Handler) protect(rt route) http.Handler {
 	}))
 }
 
-// userError is an error whose message is safe to show: its status, a machine code and a sentence
-// a person can act on. Every other error is a 500 whose detail goes only to the log.
-type userError struct {
-	status  int
-	code    string
-	message string
-}
-
-func (e *userError) Error() string { return e.message }
-
-func newUserError(status int, code, message string) error {
-	return &userError{status: status, code: code, message: message}
-}
-
 var (
-	errForbidden   = newUserError(http.StatusForbidden, "forbidden", "Your role does not allow this. Ask an admin if you need it.")
-	errCSRF        = newUserError(http.StatusForbidden, "csrf", "This form expired or did not come from this site. Reload the page and try again.")
-	errCrossOrigin = newUserError(http.StatusForbidden, "cross_origin", "Cross-origin requests are refused.")
-	errNotFound    = newUserError(http.StatusNotFound, "not_found", "Nothing here: it may have been merged, removed, or never existed.")
+	errForbidden   = respond.NewError(http.StatusForbidden, "forbidden", "Your role does not allow this. Ask an admin if you need it.")
+	errCSRF        = respond.NewError(http.StatusForbidden, "csrf", "This form expired or did not come from this site. Reload the page and try again.")
+	errCrossOrigin = respond.NewError(http.StatusForbidden, "cross_origin", "Cross-origin requests are refused.")
+	errNotFound    = respond.NewError(http.StatusNotFound, "not_found", "Nothing here: it may have been merged, removed, or never existed.")
+	// errUnauthenticated answers the API without a session or token; browsers go to the sign-in page.
+	errUnauthenticated = respond.NewError(http.StatusUnauthorized, "unauthenticated", "Sign in, or send Authorization: Bearer TOKEN (membersync users token create).")
 )
 
 // errUnavailable answers any request while the database cannot be reached.
-var errUnavailable = newUserError(http.StatusServiceUnavailable, "unavailable",
+var errUnavailable = respond.NewError(http.StatusServiceUnavailable, "unavailable",
 	"membersync can't reach its database right now; try again in a minute.")
 
 // pingTimeout bounds the check fail makes when a request failed for a reason it does not know.
 const pingTimeout = 2 * time.Second
 
-// fail answers an error: user errors as they are, missing rows as 404, an unreachable database as
-// 503 (logged once per outageLogEvery), anything else as 500 with a reference to the log line. An
-// error fail does not recognise is taken for an outage when the database does not answer a ping
-// either: a closed pool or a dead connection reaches the handlers as many different errors.
+// fail answers an error: a *respond.Error as it is, missing rows as 404, an unreachable database as
+// 503 (logged once per outageLogEvery), anything else as respond.Internal's 500, whose reference
+// names the log line. An error fail does not recognise is taken for an outage when the database does
+// not answer a ping either: a closed pool or a dead connection reaches the handlers as many different
+// errors.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, api bool, p *principal, err error) {
-	var ue *userError
+	var e *respond.Error
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(err, &e):
 	case errors.Is(err, store.ErrNotFound):
-		ue = errNotFound.(*userError)
+		e = errNotFound
 	case store.IsUnavailable(err) || !h.databaseAnswers(r.Context()):
 		if ok, held := h.outageLog.Allow(h.now()); ok {
 			h.log.Error("admin: database unavailable, answering 503", "path", r.URL.Path, "err", err, "suppressed", held)
 		}
 		w.Header().Set("Retry-After", "60")
-		ue = errUnavailable.(*userError)
+		e = errUnavailable
 	default:
-		ref := hex.EncodeToString(randomBytes(4))
+		var ref string
+		e, ref = respond.Internal()
 		h.log.Error("admin: request failed", "ref", ref, "method", r.Method, "path", r.URL.Path, "err", err)
-		ue = &userError{http.StatusInternalServerError, "internal", "Something went wrong. The server log has the details under reference " + ref + "."}
 	}
 	if api {
-		writeJSON(w, ue.status, errorBody{Error: ue.code, Message: ue.message})
+		writeJSON(w, e.Status, e.Body())
 		return
 	}
-	h.render(w, r, p, ue.status, "error", view{Title: "Error", Error: ue.message})
+	h.render(w, r, p, e.Status, "error", view{Title: "Error", Error: e.Message})
 }
 
 // databaseAnswers pings the database, for at most pingTimeout.
@@ -379,7 +369,7 @@ func (h *Handler) databaseAnswers(ctx context.Context) bool {
 func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request, api bool) {
 	if api {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="membersync"`)
-		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "unauthenticated", Message: "Sign in, or send Authorization: Bearer TOKEN (membersync users token create)."})
+		writeJSON(w, errUnauthenticated.Status, errUnauthenticated.Body())
 		return
 	}
 	target := "/login"

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/membersync/membersync/internal/store"
+	"github.com/membersync/membersync/internal/web/respond"
 )
 
 // auditRow is one audit entry as the pages and the API show it.
@@ -48,13 +49,13 @@ func (h *Handler) loadAudit(ctx context.Context, q url.Values, base string) (aud
 	}
 	if s := q.Get("person"); s != "" {
 		if f.PersonID, err = strconv.ParseInt(s, 10, 64); err != nil {
-			return v, newUserError(http.StatusBadRequest, "bad_person", "person must be a person id.")
+			return v, respond.NewError(http.StatusBadRequest, "bad_person", "person must be a person id.")
 		}
 		v.PersonID = f.PersonID
 	}
 	if s := q.Get("before"); s != "" {
 		if f.BeforeID, err = strconv.ParseInt(s, 10, 64); err != nil {
-			return v, newUserError(http.StatusBadRequest, "bad_cursor", "The page link is malformed; start again from the first page.")
+			return v, respond.NewError(http.StatusBadRequest, "bad_cursor", "The page link is malformed; start again from the first page.")
 		}
 	}
 	entries, err := h.st.Audit(ctx, f)

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/membersync/membersync/internal/store"
+	"github.com/membersync/membersync/internal/web/respond"
 )
 
 // eventRow is one stored Stripe event without its payload.
@@ -55,7 +56,7 @@ func parseDate(name, s string) (time.Time, error) {
 	}
 	t, err := time.Parse(dateLayout, s)
 	if err != nil {
-		return time.Time{}, newUserError(http.StatusBadRequest, "bad_date", name+" must be a date like 2025-01-31.")
+		return time.Time{}, respond.NewError(http.StatusBadRequest, "bad_date", name+" must be a date like 2025-01-31.")
 	}
 	return t, nil
 }
@@ -75,7 +76,7 @@ func (h *Handler) loadEvents(ctx context.Context, q url.Values, base string) (ev
 	}
 	page, err := h.st.EventsPage(ctx, store.EventFilter{Type: v.Type, State: v.Status, Since: from, Until: to, Cursor: q.Get("cursor"), Limit: 50})
 	if errors.Is(err, store.ErrBadCursor) {
-		return v, newUserError(http.StatusBadRequest, "bad_cursor", "The page link is malformed; start again from the first page.")
+		return v, respond.NewError(http.StatusBadRequest, "bad_cursor", "The page link is malformed; start again from the first page.")
 	}
 	if err != nil {
 		return v, err

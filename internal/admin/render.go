@@ -3,13 +3,14 @@ package admin
 import (
 	"bytes"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/membersync/membersync/internal/web/respond"
 )
 
 //go:embed templates static
@@ -132,20 +133,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, p *principal, s
 	_, _ = w.Write(buf.Bytes())
 }
 
-// errorBody is every JSON error: a machine code and a sentence a person can act on.
-type errorBody struct {
-	Error   string `json:"error"`
-	Message string `json:"message"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
+// writeJSON answers the API: JSON indented for people reading it.
+func writeJSON(w http.ResponseWriter, status int, v any) { respond.IndentedJSON(w, status, v) }
 
 // staticHandler serves the embedded CSS and JavaScript under /static/admin/.
 func staticHandler() http.Handler {

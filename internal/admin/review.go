@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/membersync/membersync/internal/store"
+	"github.com/membersync/membersync/internal/web/respond"
 )
 
 // reviewRow is one review item as the pages and the API show it.
@@ -44,7 +45,7 @@ func (h *Handler) loadReviews(ctx context.Context, status string) (reviewView, e
 		status = "open"
 	case "resolved", "all":
 	default:
-		return reviewView{}, newUserError(http.StatusBadRequest, "bad_status", "status must be open, resolved or all.")
+		return reviewView{}, respond.NewError(http.StatusBadRequest, "bad_status", "status must be open, resolved or all.")
 	}
 	filter := status
 	if filter == "all" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/store"
+	"github.com/membersync/membersync/internal/web/respond"
 )
 
 // settingRow is one effective configuration value, secrets masked.
@@ -204,7 +205,7 @@ func (h *Handler) apiSettings(w http.ResponseWriter, r *http.Request, p *princip
 // runChecks calls each provider once and records that it did.
 func (h *Handler) runChecks(ctx context.Context, p *principal) ([]ConnectionCheck, error) {
 	if h.check == nil {
-		return nil, newUserError(http.StatusServiceUnavailable, "unavailable", "Connection checks are not available on this instance.")
+		return nil, respond.NewError(http.StatusServiceUnavailable, "unavailable", "Connection checks are not available on this instance.")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

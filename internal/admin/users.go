@@ -9,6 +9,7 @@ import (
 
 	"github.com/membersync/membersync/internal/identity"
 	"github.com/membersync/membersync/internal/store"
+	"github.com/membersync/membersync/internal/web/respond"
 )
 
 // userRow is one operator on the users page (never the password hash).
@@ -161,7 +162,7 @@ func (h *Handler) formUser(r *http.Request) (store.AdminUser, error) {
 }
 
 // invalid is a request the operator can fix; its message is safe to show.
-func invalid(msg string) error { return newUserError(http.StatusBadRequest, "invalid", msg) }
+func invalid(msg string) error { return respond.NewError(http.StatusBadRequest, "invalid", msg) }
 
 func (h *Handler) addUserForm(w http.ResponseWriter, r *http.Request, p *principal) error {
 	role, err := ParseRole(r.PostFormValue("role"))
@@ -181,7 +182,7 @@ func (h *Handler) setDisabledForm(w http.ResponseWriter, r *http.Request, p *pri
 		return err
 	}
 	if u.ID == p.User.ID {
-		return newUserError(http.StatusBadRequest, "self", "You cannot disable or enable yourself; ask another admin.")
+		return respond.NewError(http.StatusBadRequest, "self", "You cannot disable or enable yourself; ask another admin.")
 	}
 	if err := SetDisabled(r.Context(), h.st, p.Actor(), u, disabled); err != nil {
 		return err
@@ -212,7 +213,7 @@ func (h *Handler) roleForm(w http.ResponseWriter, r *http.Request, p *principal)
 		return invalid(err.Error())
 	}
 	if u.ID == p.User.ID {
-		return newUserError(http.StatusBadRequest, "self", "You cannot change your own role; ask another admin.")
+		return respond.NewError(http.StatusBadRequest, "self", "You cannot change your own role; ask another admin.")
 	}
 	if err := h.st.SetAdminUserRole(r.Context(), u.ID, string(role)); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -60,17 +61,44 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	s := fmt.Sprintf("%s %s: %s", e.Provider, e.Operation, e.Kind)
+	s := e.call() + ": " + e.public()
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// call names the failed call: its provider and operation, such as "circle add_access_group".
+func (e *Error) call() string { return e.Provider + " " + e.Operation }
+
+// public words e without its underlying transport error: its Kind, its HTTP status and the
+// provider's message, such as "config (HTTP 401): Unauthorized".
+func (e *Error) public() string {
+	s := e.Kind.String()
 	if e.Status != 0 {
 		s += fmt.Sprintf(" (HTTP %d)", e.Status)
 	}
 	if e.Message != "" {
 		s += ": " + e.Message
 	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
 	return s
+}
+
+// Explain words err so that it is safe to show and to store. For an *Error, call is its provider and
+// operation ("circle add_access_group") and message its Kind, HTTP status and the provider's message
+// ("config (HTTP 401): Unauthorized"), leaving out the underlying transport error, whose URL may carry
+// an email address. For any other error, call is "" and message is its text cut before the first
+// "?", so that no query string is kept. Both are "" when err is nil.
+func Explain(err error) (call, message string) {
+	if err == nil {
+		return "", ""
+	}
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.call(), pe.public()
+	}
+	message, _, _ = strings.Cut(err.Error(), "?")
+	return "", message
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -2,7 +2,6 @@ package status
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/membersync/membersync/internal/provider"
 	"github.com/membersync/membersync/internal/store"
+	"github.com/membersync/membersync/internal/web/respond"
 )
 
 // recheckUnpaid is how often a session whose payment Stripe has not confirmed is read again.
@@ -81,38 +81,33 @@ func (h *Handler) progress(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, errLimited):
 		w.Header().Set("Retry-After", seconds(h.limits.LookupWindow))
-		writeJSON(w, http.StatusTooManyRequests, apiError{"rate_limited", "Too many attempts from this address; try again in a few minutes."})
+		errProgressLimited.Write(w)
 		return
 	case errors.Is(err, errUnknown):
-		writeJSON(w, http.StatusNotFound, apiError{"not_found", "We could not find this checkout."})
+		errProgressUnknown.Write(w)
 		return
 	case err != nil:
 		h.d.Log.Error("welcome progress", "err", err)
 		w.Header().Set("Retry-After", "10")
-		writeJSON(w, http.StatusServiceUnavailable, apiError{"unavailable", "Please try again in a moment."})
+		errProgressUnavailable.Write(w)
 		return
 	}
 	pr, err := h.welcomeProgress(ctx, co)
 	if err != nil {
 		h.d.Log.Error("welcome progress", "err", err)
 		w.Header().Set("Retry-After", "10")
-		writeJSON(w, http.StatusServiceUnavailable, apiError{"unavailable", "Please try again in a moment."})
+		errProgressUnavailable.Write(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, pr)
+	respond.JSON(w, http.StatusOK, pr)
 }
 
-type apiError struct {
-	Error   string `json:"error"`
-	Message string `json:"message"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+// The welcome page's script is answered these errors.
+var (
+	errProgressLimited     = respond.NewError(http.StatusTooManyRequests, "rate_limited", "Too many attempts from this address; try again in a few minutes.")
+	errProgressUnknown     = respond.NewError(http.StatusNotFound, "not_found", "We could not find this checkout.")
+	errProgressUnavailable = respond.NewError(http.StatusServiceUnavailable, "unavailable", "Please try again in a moment.")
+)
 
 // plausibleSessionID accepts what looks like a Checkout Session id, so that anything else costs
 // no Stripe call.

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/membersync/membersync/internal/web/respond"
 )
 
 const (
@@ -50,10 +52,10 @@ func (s *Server) LastNotReady() (error, time.Time) {
 func (s *Server) readyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.checkReady(r.Context()); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			respond.JSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		respond.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/membersync/membersync/internal/inbox"
 	"github.com/membersync/membersync/internal/lograte"
 	"github.com/membersync/membersync/internal/metrics"
+	"github.com/membersync/membersync/internal/web/respond"
 )
 
 // Server holds what the handlers need.
@@ -61,7 +62,7 @@ func (s *Server) Routes() http.Handler {
 	mux.Handle("POST /webhooks/stripe", s.webhook())
 	mux.Handle("/webhooks/stripe", methodNotAllowed("POST"))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		respond.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /readyz", s.readyz())
 	if s.Metrics != nil && s.MetricsToken != "" {
@@ -83,7 +84,7 @@ func (s *Server) now() time.Time {
 func methodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here; use "+allow)
+		respond.NewError(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here; use "+allow).Write(w)
 	})
 }
 
@@ -108,7 +109,7 @@ func bearer(token string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer $MEMBERSYNC_METRICS_TOKEN")
+			respond.NewError(http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer $MEMBERSYNC_METRICS_TOKEN").Write(w)
 			return
 		}
 		next.ServeHTTP(w, r)

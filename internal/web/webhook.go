@@ -9,6 +9,7 @@ import (
 
 	"github.com/membersync/membersync/internal/inbox"
 	"github.com/membersync/membersync/internal/store"
+	"github.com/membersync/membersync/internal/web/respond"
 )
 
 // DefaultBodyBudget is Server.BodyBudget when it is not set: sixteen 1 MiB bodies, or hundreds of
@@ -53,7 +54,7 @@ func (s *Server) webhook() http.Handler {
 		start := s.now()
 		log := s.Log.With("handler", "webhook")
 		refuse := func(status int, code, msg string, attrs ...any) {
-			writeError(w, status, code, msg)
+			respond.NewError(status, code, msg).Write(w)
 			s.Metrics.Webhook(metricResult(code), "", s.now().Sub(start))
 			if s.Refusals != nil {
 				s.Refusals.Record(code)
@@ -134,7 +135,7 @@ func (s *Server) webhook() http.Handler {
 			Actionable: inbox.Actionable(env.Type), Payload: body,
 		})
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, "unavailable", "the event could not be stored right now; Stripe will deliver it again")
+			respond.NewError(http.StatusServiceUnavailable, "unavailable", "the event could not be stored right now; Stripe will deliver it again").Write(w)
 			s.Metrics.Webhook("unavailable", "", s.now().Sub(start))
 			if s.Refusals != nil {
 				s.Refusals.Record("unavailable")
@@ -142,7 +143,7 @@ func (s *Server) webhook() http.Handler {
 			log.Error("webhook not stored", "result", "unavailable", "event_id", env.ID, "type", env.Type, "err", err, "latency_ms", ms(s.now().Sub(start)))
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": string(res)})
+		respond.JSON(w, http.StatusOK, map[string]string{"status": string(res)})
 		s.Metrics.Webhook(string(res), env.Type, s.now().Sub(start))
 		log.Info("webhook", "result", string(res), "event_id", env.ID, "type", env.Type, "latency_ms", ms(s.now().Sub(start)))
 	})
