@@ -10,7 +10,6 @@ import (
 
 	"github.com/membersync/membersync/internal/alert"
 	"github.com/membersync/membersync/internal/config"
-	"github.com/membersync/membersync/internal/store"
 )
 
 const alertsUsage = `Usage: membersync alerts <test|list> [flags]
@@ -43,7 +42,7 @@ func cmdAlertsTest(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "alerts test [flags]",
 		"Send a test message through every notifier the config enables (alerts.slack, alerts.webhook,\nalerts.email) and print each result. Exits 1 when any notifier failed.",
 		"  MEMBERSYNC_SLACK_WEBHOOK_URL=https://hooks.slack.com/services/… membersync alerts test --config /etc/membersync.yaml")
-	cfgPath := fs.String("config", "", "config file (default $MEMBERSYNC_CONFIG or ./membersync.yaml)")
+	cfgPath := configFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -94,16 +93,12 @@ func cmdAlertsList(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "alerts list [flags]",
 		"Print the alerts firing now: what is wrong, since when, how many people are affected, and the\nadmin page that shows it. Reads the database; works while serve runs.",
 		"  membersync alerts list\n  membersync alerts list --history 20")
-	cfgPath := fs.String("config", "", "config file (default $MEMBERSYNC_CONFIG or ./membersync.yaml)")
+	cfgPath := configFlag(fs)
 	history := fs.Int("history", 0, "also print the last `N` alert messages sent and each notifier's result")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(e, *cfgPath)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	_, st, err := openStore(ctx, e, *cfgPath, false)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ const backfillExamples = `  membersync backfill --since 72h
 
 func cmdBackfill(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "backfill --since DURATION [flags]", backfillSynopsis, backfillExamples)
-	cfgPath := fs.String("config", "", "config file (default $MEMBERSYNC_CONFIG or ./membersync.yaml)")
+	cfgPath := configFlag(fs)
 	since := fs.String("since", "", "how far back: 72h, 3d, … (at most 30d)")
 	types := fs.String("types", "", "comma-separated event types to keep (at most 20; default every type)")
 	dryRun := fs.Bool("dry-run", false, "only count the events, and how many were not received")

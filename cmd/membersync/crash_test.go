@@ -16,7 +16,7 @@ import (
 
 	"github.com/stripe/stripe-go/v85/webhook"
 
-	"github.com/membersync/membersync/internal/queue"
+	"github.com/membersync/membersync/internal/converge"
 	"github.com/membersync/membersync/internal/store"
 	"github.com/membersync/membersync/internal/store/storetest"
 )
@@ -175,7 +175,7 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 			if lost > 0 {
 				t.Errorf("%d acknowledged events were lost", lost)
 			}
-			jobs, err := st.JobCount(ctx, queue.SyncArgs{}.Kind())
+			jobs, err := st.JobCount(ctx, converge.SyncArgs{}.Kind())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,11 +15,11 @@ import (
 	"time"
 
 	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/converge"
 	"github.com/membersync/membersync/internal/demo"
 	"github.com/membersync/membersync/internal/mail"
 	"github.com/membersync/membersync/internal/queue"
 	"github.com/membersync/membersync/internal/status"
-	"github.com/membersync/membersync/internal/store"
 )
 
 func cmdDemo(ctx context.Context, e env, args []string) error {
@@ -117,7 +117,7 @@ SMTP server: "Email me my link" on a status page prints the email here instead.`
 	case err := <-served:
 		return fmt.Errorf("demo: membersync did not start: %w (log: %s)", err, logPath)
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := openDB(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
@@ -126,6 +126,7 @@ SMTP server: "Email me my link" on a status page prints the email here instead.`
 	if err != nil {
 		return err
 	}
+	resync := converge.Resyncer{Store: st, Queue: q}
 
 	out := e.stdout
 	fmt.Fprintf(out, "membersync demo — every provider is a fake on loopback; nothing leaves this machine.\n\n")
@@ -142,7 +143,7 @@ SMTP server: "Email me my link" on a status page prints the email here instead.`
 		World: w, WebhookURL: publicURL + "/webhooks/stripe", Speed: *speed, Out: out,
 		Settle: func(ctx context.Context) error { return waitSettled(ctx, st, 2*time.Minute) },
 		Resync: func(ctx context.Context, customerID string) error {
-			return syncCustomer(ctx, st, q, customerID, "timer")
+			return resync.Customer(ctx, customerID, "timer")
 		},
 		Welcome: func(sessionID, email string) {
 			fmt.Fprintf(out, "  Welcome page %s/welcome?session_id=%s\n", publicURL, sessionID)

@@ -3,23 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
-
-	"github.com/membersync/membersync/internal/store"
 )
 
 func cmdMigrate(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "migrate [flags]",
 		"Apply pending database migrations (membersync's and River's) and exit. serve also migrates at start;\nrun this first when several instances share a PostgreSQL database.",
 		"  membersync migrate --config membersync.yaml\n  MEMBERSYNC_CONFIG=/etc/membersync.yaml membersync migrate")
-	cfgPath := fs.String("config", "", "config file (default $MEMBERSYNC_CONFIG or ./membersync.yaml)")
+	cfgPath := configFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(e, *cfgPath)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	_, st, err := openStore(ctx, e, *cfgPath, false)
 	if err != nil {
 		return err
 	}

@@ -8,11 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/membersync/membersync/internal/identity"
 	"github.com/membersync/membersync/internal/journey"
-	"github.com/membersync/membersync/internal/queue"
 	"github.com/membersync/membersync/internal/store"
 )
 
@@ -36,22 +33,11 @@ func findPerson(ctx context.Context, st *store.Store, who string) (int64, error)
 	return pid, err
 }
 
-// enqueueSync marks a person dirty and enqueues their sync in one transaction.
-func enqueueSync(ctx context.Context, st *store.Store, q *queue.Queue, personID int64, reason string) error {
-	return st.InTx(ctx, func(tx *store.Tx) error {
-		need, err := tx.Trigger(ctx, personID)
-		if err != nil || !need {
-			return err
-		}
-		return q.InsertTx(ctx, tx, []river.InsertManyParams{{Args: queue.SyncArgs{PersonID: personID, Reason: reason}}})
-	})
-}
-
 func cmdResync(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "resync [flags] EMAIL|cus_…",
 		"Enqueue a full sync of one person: billing is re-read from Stripe and Circle and Kit are converged.\nA running serve picks the job up within moments.",
 		"  membersync resync ada@example.com\n  membersync resync cus_Q2x8…")
-	cfgPath := fs.String("config", "", "config file (default $MEMBERSYNC_CONFIG or ./membersync.yaml)")
+	cfgPath := configFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
 	}
@@ -72,7 +58,7 @@ func cmdResync(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := enqueueSync(ctx, a.store, a.queue, pid, "resync"); err != nil {
+	if err := a.resync.Person(ctx, pid, "resync"); err != nil {
 		return err
 	}
 	if err := a.store.AppendJournal(ctx, store.JournalEntry{PersonID: pid, Kind: "admin", Action: "resync", Result: "queued", Detail: "membersync resync (command line)"}); err != nil {
@@ -93,7 +79,7 @@ func cmdTrace(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "trace [flags] EMAIL|cus_…",
 		"Print one person's journey: identity, plans (desired and applied), open review items, and the\ntimeline of events, syncs and provider calls.",
 		"  membersync trace ada@example.com\n  membersync trace cus_Q2x8…")
-	cfgPath := fs.String("config", "", "config file (default $MEMBERSYNC_CONFIG or ./membersync.yaml)")
+	cfgPath := configFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
 	}
@@ -101,11 +87,7 @@ func cmdTrace(ctx context.Context, e env, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	cfg, err := loadConfig(e, *cfgPath)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	_, st, err := openStore(ctx, e, *cfgPath, false)
 	if err != nil {
 		return err
 	}
@@ -119,27 +101,6 @@ func cmdTrace(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	return j.WriteText(e.stdout)
-}
-
-// syncCustomer brings a Stripe customer under management (creating its person when no webhook ever
-// named it, as reconcile --from-stripe does) and enqueues a sync of its person.
-func syncCustomer(ctx context.Context, st *store.Store, q *queue.Queue, customerID, reason string) error {
-	return st.InTx(ctx, func(tx *store.Tx) error {
-		pid, created, err := tx.PersonForCustomer(ctx, customerID)
-		if err != nil {
-			return err
-		}
-		need := created
-		if !created {
-			if need, err = tx.Trigger(ctx, pid); err != nil {
-				return err
-			}
-		}
-		if !need {
-			return nil
-		}
-		return q.InsertTx(ctx, tx, []river.InsertManyParams{{Args: queue.SyncArgs{PersonID: pid, Reason: reason}}})
-	})
 }
 
 // waitSettled polls until every trigger has been synced, or ctx ends.

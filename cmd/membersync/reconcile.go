@@ -39,7 +39,7 @@ const maxTableRows = 200
 
 func cmdReconcile(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "reconcile [flags]", reconcileSynopsis, reconcileExamples)
-	cfgPath := fs.String("config", "", "config file (default $MEMBERSYNC_CONFIG or ./membersync.yaml)")
+	cfgPath := configFlag(fs)
 	repair := fs.Bool("repair", false, "queue a sync of each drifted person (default: only report)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	force := fs.Bool("force", false, "sweep even beyond the sweeps' share of Circle's monthly quota")

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -150,8 +151,67 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// parseInterleaved parses flags given before, between or after the positional arguments ("users
+// add EMAIL --role admin", "status-link ada@example.com --ttl 720h") and checks how many
+// positionals there are.
+func parseInterleaved(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, errUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) < minPos || len(pos) > maxPos {
+		fs.Usage()
+		return nil, errUsage
+	}
+	return pos, nil
+}
+
+// configFlag adds the --config flag of the commands that read the config.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", "", "config file (default $MEMBERSYNC_CONFIG or ./membersync.yaml)")
+}
+
 func loadConfig(e env, flagValue string) (*config.Config, error) {
 	return config.Load(config.Path(flagValue, e.getenv), e.getenv)
+}
+
+// openStore loads the config (--config, else $MEMBERSYNC_CONFIG, else ./membersync.yaml) and opens
+// its database; migrate also applies pending migrations. The caller closes the store.
+func openStore(ctx context.Context, e env, cfgPath string, migrate bool) (*config.Config, *store.Store, error) {
+	cfg, err := loadConfig(e, cfgPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openDB(ctx, cfg, migrate)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
+}
+
+// openDB is openStore for a config already loaded (and checked, or built by the demo).
+func openDB(ctx context.Context, cfg *config.Config, migrate bool) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		if _, err := st.Migrate(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	return st, nil
 }
 
 func newLogger(w io.Writer, format string) *slog.Logger {

@@ -17,8 +17,6 @@ import (
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/inbox"
 	"github.com/membersync/membersync/internal/mail"
-	"github.com/membersync/membersync/internal/metrics"
-	"github.com/membersync/membersync/internal/provider"
 	"github.com/membersync/membersync/internal/status"
 	"github.com/membersync/membersync/internal/web"
 )
@@ -29,7 +27,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		`  STRIPE_SECRET_KEY=rk_live_… STRIPE_WEBHOOK_SECRET=whsec_… CIRCLE_API_TOKEN=… KIT_API_KEY=… \
     membersync serve --config /etc/membersync.yaml
   membersync serve --config membersync.example.yaml --listen 127.0.0.1:9090`)
-	cfgPath := fs.String("config", "", "config file (default $MEMBERSYNC_CONFIG or ./membersync.yaml)")
+	cfgPath := configFlag(fs)
 	listen := fs.String("listen", "", "listen address, overriding the config's listen")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -60,18 +58,13 @@ type serveOptions struct {
 // serve runs the server until ctx ends.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serveOptions) error {
 	ready := opts.ready
-	opts.app.workers = true
-	var m *metrics.Metrics
-	opts.app.observer = func(c provider.Call) { m.Call(c) }
+	opts.app.serve = true
 	a, err := newApp(ctx, cfg, log, opts.app)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	st, q := a.store, a.queue
-	m = metrics.New(st, func(ctx context.Context) int { return len(a.alerts.Firing(ctx)) }, log)
-	a.engine.Metrics = m
-	a.alerts.OnNotifyFailure = m.NotifierFailed
+	st, q, m := a.store, a.queue, a.metrics
 	// Workers get their own context: on shutdown they are stopped after the HTTP server drained.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
@@ -96,9 +89,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	if cfg.Metrics.Listen != "" {
 		metricsToken = ""
 	}
-	resync := func(ctx context.Context, pid int64, reason string) error { return enqueueSync(ctx, st, q, pid, reason) }
 	pages := status.New(status.Deps{Store: st, Billing: a.billing, Config: cfg, Log: log.With("component", "status"),
-		Now: opts.app.now, Resync: resync, ClientAddr: clients.Addr, Mailer: opts.customerMailer(cfg)})
+		Now: opts.app.now, Resync: a.resync.Person, ClientAddr: clients.Addr, Mailer: opts.customerMailer(cfg)})
 	var srv *web.Server
 	notReady := func() (error, time.Time) { return srv.LastNotReady() }
 	srv = &web.Server{
@@ -192,9 +184,7 @@ func newAdmin(a *app, cfg *config.Config, log *slog.Logger, clients *clientip.Re
 	return admin.New(admin.Deps{Store: a.store, Config: cfg, Log: log.With("component", "admin"), ClientAddr: clients.Addr,
 		NotReady: notReady,
 		Secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
-		Resync: func(ctx context.Context, id int64, reason string) error {
-			return enqueueSync(ctx, a.store, a.queue, id, reason)
-		},
+		Resync:   a.resync.Person,
 		CheckConnections: func(ctx context.Context) []admin.ConnectionCheck {
 			var out []admin.ConnectionCheck
 			for _, c := range checkConnections(ctx, a) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
-	"flag"
 	"fmt"
 	"net/url"
 	"strings"
@@ -33,12 +32,12 @@ email,status_link, ready to import into Kit as a custom field (see the README).`
   membersync status-link --ttl 2160h cus_Q2x8…
   membersync status-link --all --ttl 720h > status_links.csv
   cut -d, -f1 customers.csv | membersync status-link - > status_links.csv`)
-	cfgPath := fs.String("config", "", "config file (default $MEMBERSYNC_CONFIG or ./membersync.yaml)")
+	cfgPath := configFlag(fs)
 	ttl := fs.Duration("ttl", 720*time.Hour, "how long the link works, such as 720h (30 days); at most 8784h")
 	all := fs.Bool("all", false, "print a link for every person whose email is known, as CSV")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseInterleaved(fs, args, 0, 1)
 	if err != nil {
-		return usageErr(err)
+		return err
 	}
 	if *all && len(pos) != 0 || !*all && len(pos) != 1 {
 		fs.Usage()
@@ -57,7 +56,7 @@ email,status_link, ready to import into Kit as a custom field (see the README).`
 	if u, err := url.Parse(cfg.PublicURL); err == nil && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1") {
 		fmt.Fprintf(e.stderr, "warning: public_url is %s; these links only work on this machine\n", cfg.PublicURL)
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := openDB(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
@@ -127,20 +126,4 @@ email,status_link, ready to import into Kit as a custom field (see the README).`
 		return fmt.Errorf("%d line(s) skipped (see above)", skipped)
 	}
 	return nil
-}
-
-// parseInterspersed parses flags placed before or after the positional arguments
-// ("status-link ada@example.com --ttl 720h") and returns the positional ones.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }

@@ -84,51 +84,11 @@ func cmdUsers(ctx context.Context, e env, args []string) error {
 	return errUsage
 }
 
-// usersFlags is a subcommand's flag set with the --config flag every one has.
+// usersFlags is a subcommand's flag set with the --config flag every one has. Every subcommand
+// migrates the database it opens: users may be added before the first serve.
 func usersFlags(e env, name, synopsis, examples string) (*flag.FlagSet, *string) {
 	fs := newFlags(e, "users "+name, synopsis, examples)
-	return fs, fs.String("config", "", "config file (default $MEMBERSYNC_CONFIG or ./membersync.yaml)")
-}
-
-// parseInterleaved parses flags given before, between or after the positional arguments
-// ("users add EMAIL --role admin") and checks how many positionals there are.
-func parseInterleaved(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, errUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	if len(pos) < minPos || len(pos) > maxPos {
-		fs.Usage()
-		return nil, errUsage
-	}
-	return pos, nil
-}
-
-// usersStore opens and migrates the configured database (users may be added before the first serve).
-func usersStore(ctx context.Context, e env, cfgPath string) (*config.Config, *store.Store, error) {
-	cfg, err := loadConfig(e, cfgPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := st.Migrate(ctx); err != nil {
-		st.Close()
-		return nil, nil, err
-	}
-	return cfg, st, nil
+	return fs, configFlag(fs)
 }
 
 // readPassword reads one line from stdin.
@@ -179,7 +139,7 @@ func usersAdd(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	}
-	cfg, st, err := usersStore(ctx, e, *cfgPath)
+	cfg, st, err := openStore(ctx, e, *cfgPath, true)
 	if err != nil {
 		return err
 	}
@@ -201,7 +161,7 @@ func usersList(ctx context.Context, e env, args []string) error {
 	if _, err := parseInterleaved(fs, args, 0, 0); err != nil {
 		return err
 	}
-	_, st, err := usersStore(ctx, e, *cfgPath)
+	_, st, err := openStore(ctx, e, *cfgPath, true)
 	if err != nil {
 		return err
 	}
@@ -246,7 +206,7 @@ func usersSetDisabled(ctx context.Context, e env, args []string, disabled bool) 
 	if err != nil {
 		return err
 	}
-	_, st, err := usersStore(ctx, e, *cfgPath)
+	_, st, err := openStore(ctx, e, *cfgPath, true)
 	if err != nil {
 		return err
 	}
@@ -276,7 +236,7 @@ func usersResetPassword(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	}
-	cfg, st, err := usersStore(ctx, e, *cfgPath)
+	cfg, st, err := openStore(ctx, e, *cfgPath, true)
 	if err != nil {
 		return err
 	}
@@ -316,7 +276,7 @@ func tokenCreate(ctx context.Context, e env, args []string) error {
 			return errUsage
 		}
 	}
-	_, st, err := usersStore(ctx, e, *cfgPath)
+	_, st, err := openStore(ctx, e, *cfgPath, true)
 	if err != nil {
 		return err
 	}
@@ -342,7 +302,7 @@ func tokenList(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, st, err := usersStore(ctx, e, *cfgPath)
+	_, st, err := openStore(ctx, e, *cfgPath, true)
 	if err != nil {
 		return err
 	}
@@ -390,7 +350,7 @@ func tokenRevoke(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(e.stderr, "%q is not a token id\n", pos[0])
 		return errUsage
 	}
-	_, st, err := usersStore(ctx, e, *cfgPath)
+	_, st, err := openStore(ctx, e, *cfgPath, true)
 	if err != nil {
 		return err
 	}

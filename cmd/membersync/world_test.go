@@ -13,6 +13,7 @@ import (
 	"github.com/membersync/membersync/internal/billing/stripetest"
 	"github.com/membersync/membersync/internal/circle/circletest"
 	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/converge"
 	"github.com/membersync/membersync/internal/demo"
 	"github.com/membersync/membersync/internal/kit/kittest"
 	"github.com/membersync/membersync/internal/queue"
@@ -133,7 +134,7 @@ func (w *world) resyncCustomers(customerIDs []string) {
 		w.queue = q
 	}
 	for _, c := range customerIDs {
-		if err := syncCustomer(ctx, w.store, w.queue, c, "resync"); err != nil {
+		if err := (converge.Resyncer{Store: w.store, Queue: w.queue}).Customer(ctx, c, "resync"); err != nil {
 			w.t.Fatal(err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/membersync/membersync/internal/backfill"
 	"github.com/membersync/membersync/internal/billing"
 	"github.com/membersync/membersync/internal/billing/stripetest"
+	"github.com/membersync/membersync/internal/converge"
 	"github.com/membersync/membersync/internal/inbox"
 	"github.com/membersync/membersync/internal/provider/providertest"
 	"github.com/membersync/membersync/internal/queue"
@@ -113,15 +114,17 @@ func (e *env) counts() counts {
 	if c.people, err = e.st.PeopleCount(e.ctx); err != nil {
 		e.t.Fatal(err)
 	}
-	if c.jobs, err = e.st.JobCount(e.ctx, queue.SyncArgs{}.Kind()); err != nil {
+	if c.jobs, err = e.st.JobCount(e.ctx, converge.SyncArgs{}.Kind()); err != nil {
 		e.t.Fatal(err)
 	}
 	return c
 }
 
 func TestBackfillRecoversMissedEvents(t *testing.T) {
+	t.Parallel()
 	for _, dialect := range storetest.Dialects() {
 		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, dialect)
 			customers := e.business()
 			all := e.allIDs()
@@ -153,8 +156,10 @@ func TestBackfillRecoversMissedEvents(t *testing.T) {
 }
 
 func TestBackfillOverReceivedEventsDoesNothing(t *testing.T) {
+	t.Parallel()
 	for _, dialect := range storetest.Dialects() {
 		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, dialect)
 			e.business()
 			e.deliver(e.stripe.Events())
@@ -178,6 +183,7 @@ func TestBackfillOverReceivedEventsDoesNothing(t *testing.T) {
 // the second run starts right after the first one's last event, and only a run that reached the end
 // is recorded complete.
 func TestBackfillResumes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// interrupt is called after each event the first run processes; it breaks the run after the
@@ -207,6 +213,7 @@ func TestBackfillResumes(t *testing.T) {
 	for _, tt := range tests {
 		for _, dialect := range storetest.Dialects() {
 			t.Run(tt.name+"/"+dialect, func(t *testing.T) {
+				t.Parallel()
 				e := newEnv(t, dialect)
 				e.business()
 				all := e.allIDs()
@@ -256,6 +263,7 @@ func TestBackfillResumes(t *testing.T) {
 }
 
 func TestBackfillOptions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, store.SQLite)
 	e.business()
 	all := e.stripe.Events()
@@ -309,6 +317,7 @@ func TestBackfillOptions(t *testing.T) {
 }
 
 func TestCheckEndpoint(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		setup      func(e *env)
@@ -353,6 +362,7 @@ func TestCheckEndpoint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, store.SQLite)
 			tt.setup(e)
 			st, err := e.b.CheckEndpoint(e.ctx, time.Hour)

@@ -25,7 +25,6 @@ import (
 	"github.com/membersync/membersync/internal/kit"
 	"github.com/membersync/membersync/internal/metrics"
 	"github.com/membersync/membersync/internal/provider"
-	"github.com/membersync/membersync/internal/queue"
 	"github.com/membersync/membersync/internal/store"
 )
 
@@ -55,9 +54,44 @@ type inserter interface {
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
 }
 
+// syncStore is what the engine (and its Worker) needs of the database: the person and their sync
+// generation, the applied grants, review items, the journal and the per-person lease. *store.Store
+// implements it.
+type syncStore interface {
+	// The person and their identity.
+	Person(ctx context.Context, id int64) (store.Person, error)
+	PersonIDByEmail(ctx context.Context, email string) (int64, error)
+	LinkCustomer(ctx context.Context, personID int64, customerID string) (bool, error)
+	SetIdentity(ctx context.Context, personID int64, email, name string) error
+	SetRemoteIDs(ctx context.Context, personID, circleMemberID, kitSubscriberID int64) error
+	MergePerson(ctx context.Context, from, into int64) (needsSync bool, err error)
+	SaveBilling(ctx context.Context, personID int64, billingJSON string) error
+
+	// One sync: its generation, its lease, its result and the events it settles.
+	StartSync(ctx context.Context, personID int64) (store.SyncStart, error)
+	FinishSync(ctx context.Context, personID, generation int64) error
+	SaveSyncResult(ctx context.Context, personID int64, desiredJSON string, nextChange time.Time, syncErr string) error
+	MarkEventsConverged(ctx context.Context, personID int64, eventIDs []string) ([]time.Time, error)
+	AcquireLease(ctx context.Context, personID int64, owner string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, personID int64, owner string) error
+
+	// The grants confirmed in Circle and Kit.
+	Applied(ctx context.Context, personID int64) ([]store.Applied, error)
+	RecordApplied(ctx context.Context, a store.Applied) error
+	RemoveApplied(ctx context.Context, a store.Applied) error
+
+	// Review items and the journal.
+	OpenReview(ctx context.Context, it store.ReviewItem) (created bool, err error)
+	ResolveReviews(ctx context.Context, personID int64, kind, actionKey, by, resolution string) (int64, error)
+	OpenActionKeys(ctx context.Context, personID int64) (map[string]bool, error)
+	AppendJournal(ctx context.Context, e store.JournalEntry) error
+}
+
+var _ syncStore = (*store.Store)(nil)
+
 // Engine syncs people. Its fields are set once and read concurrently.
 type Engine struct {
-	Store          *store.Store
+	Store          syncStore
 	Billing        billingReader
 	Circle         circleAPI
 	Kit            kitAPI
@@ -208,8 +242,7 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	}
 	if !desired.NextChange.IsZero() {
 		at := desired.NextChange.Add(time.Second)
-		if err := e.Queue.Insert(ctx, queue.SyncArgs{PersonID: personID, Reason: "timer", At: at.Unix()},
-			&river.InsertOpts{ScheduledAt: at, UniqueOpts: river.UniqueOpts{ByArgs: true}}); err != nil {
+		if err := scheduleSync(ctx, e.Queue, personID, at); err != nil {
 			return out, fmt.Errorf("scheduling the sync at %s: %w", at.Format(time.RFC3339), err)
 		}
 	}
@@ -357,7 +390,7 @@ func (e *Engine) resolveIdentity(ctx context.Context, j *journal, p *store.Perso
 			return "", "", false, err
 		}
 		if need {
-			if err := e.Queue.Insert(ctx, queue.SyncArgs{PersonID: other, Reason: "merge"}, nil); err != nil {
+			if err := syncMarked(ctx, e.Queue, other, "merge"); err != nil {
 				return "", "", false, err
 			}
 		}
@@ -381,7 +414,7 @@ func (e *Engine) resolveIdentity(ctx context.Context, j *journal, p *store.Perso
 				return "", "", false, merr
 			}
 			if need {
-				if err := e.Queue.Insert(ctx, queue.SyncArgs{PersonID: other, Reason: "merge"}, nil); err != nil {
+				if err := syncMarked(ctx, e.Queue, other, "merge"); err != nil {
 					return "", "", false, err
 				}
 			}
@@ -404,26 +437,14 @@ func (e *Engine) resolveIdentity(ctx context.Context, j *journal, p *store.Perso
 	return email, name, false, nil
 }
 
+// safeError words err for the journal, review items and logs (provider.Explain): never a transport
+// error's URL or a query string.
 func safeError(err error) string {
-	if err == nil {
-		return ""
+	call, msg := provider.Explain(err)
+	if call == "" {
+		return msg
 	}
-	var pe *provider.Error
-	if errors.As(err, &pe) {
-		s := pe.Kind.String()
-		if pe.Status != 0 {
-			s += fmt.Sprintf(" (HTTP %d)", pe.Status)
-		}
-		if pe.Message != "" {
-			s += ": " + pe.Message
-		}
-		return pe.Provider + " " + pe.Operation + ": " + s
-	}
-	msg := err.Error()
-	if i := strings.Index(msg, "?"); i >= 0 { // never a query string (emails) in stored errors
-		msg = msg[:i]
-	}
-	return msg
+	return call + ": " + msg
 }
 
 func firstName(name string) string {

@@ -200,9 +200,13 @@ func (e *env) person(id int64) store.Person {
 	return p
 }
 
+// forEachDialect runs fn in a parallel subtest per dialect, each with an env of its own.
 func forEachDialect(t *testing.T, fn func(t *testing.T, e *env)) {
 	for _, d := range storetest.Dialects() {
-		t.Run(d, func(t *testing.T) { fn(t, newEnv(t, d)) })
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			fn(t, newEnv(t, d))
+		})
 	}
 }
 
@@ -210,6 +214,7 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, e *env)) {
 // covered by that sync (its dirty mark is in the generation, so no other sync follows): the sync
 // must mark it converged, or it stays "queued" forever (issue 13, finding 8).
 func TestEventQueuedForeverAfterSync(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, e *env) {
 		const email = "ada@example.test"
 		cus := e.stripe.CreateCustomer(email, "Ada")
@@ -250,6 +255,7 @@ func TestEventQueuedForeverAfterSync(t *testing.T) {
 // sync's: its dirty mark asks for another sync (the dirty-mark re-run, DESIGN invariant 5), and it
 // is marked converged by that one, not by the sync that never saw it.
 func TestEventStoredMidSyncConvergesWithTheRerun(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, e *env) {
 		const email = "grace@example.test"
 		cus := e.stripe.CreateCustomer(email, "Grace")
@@ -299,6 +305,7 @@ func TestEventStoredMidSyncConvergesWithTheRerun(t *testing.T) {
 
 // A sync that both revokes and grants access removes first: no moment with access not paid for.
 func TestSyncRevokesBeforeItGrants(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, e *env) {
 		const email = "lin@example.test"
 		cus := e.stripe.CreateCustomer(email, "Lin")
@@ -335,6 +342,7 @@ func TestSyncRevokesBeforeItGrants(t *testing.T) {
 // Kit tags and onboarding that announce a plan wait for its Circle grant; once Circle confirms, the
 // next sync sends them.
 func TestKitWaitsForCircle(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, e *env) {
 		const email = "max@example.test"
 		cus := e.stripe.CreateCustomer(email, "Max")
@@ -380,6 +388,7 @@ func TestKitWaitsForCircle(t *testing.T) {
 
 // A retryable failure is reported to the worker as an error (not a review item), whatever wrapped it.
 func TestSyncRetriesWhenStripeIsDown(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, e *env) {
 		cus := e.stripe.CreateCustomer("kim@example.test", "Kim")
 		e.stripe.Subscribe(cus, e.proPrice, 0)

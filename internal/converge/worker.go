@@ -15,20 +15,52 @@ import (
 	"github.com/membersync/membersync/internal/store"
 )
 
+// SyncArgs asks for one person's full sync: re-read billing, compute, converge. Only trigger.go
+// builds it (see Trigger).
+type SyncArgs struct {
+	PersonID int64 `json:"person_id"`
+	// Reason says what triggered it: "event", "resync", "timer", "backfill", "reconcile", "welcome".
+	Reason string `json:"reason"`
+	// At is the Unix time a timer sync is scheduled for (part of its uniqueness); 0 otherwise.
+	At int64 `json:"at,omitempty"`
+}
+
+// Kind is River's name for the job.
+func (SyncArgs) Kind() string { return "sync_person" }
+
+// InsertOpts puts syncs on their own queue.
+func (SyncArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queue.QueueSync, MaxAttempts: 25}
+}
+
+// ResolveArgs asks to find the customer of a stored event whose payload names none (a dispute or a
+// refund names a charge), then mark that customer's person dirty.
+type ResolveArgs struct {
+	EventID string `json:"event_id"`
+}
+
+// Kind is River's name for the job.
+func (ResolveArgs) Kind() string { return "resolve_event" }
+
+// InsertOpts puts resolves beside syncs.
+func (ResolveArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queue.QueueSync, MaxAttempts: 25}
+}
+
 // leaseTTL bounds a sync; a crashed worker's lease expires after it.
 const leaseTTL = 2 * time.Minute
 
 // Worker runs sync_person jobs through the Engine, one sync per person at a time.
 type Worker struct {
-	river.WorkerDefaults[queue.SyncArgs]
+	river.WorkerDefaults[SyncArgs]
 	Engine *Engine
 }
 
 // Timeout bounds one sync.
-func (w *Worker) Timeout(*river.Job[queue.SyncArgs]) time.Duration { return leaseTTL - 10*time.Second }
+func (w *Worker) Timeout(*river.Job[SyncArgs]) time.Duration { return leaseTTL - 10*time.Second }
 
 // Work syncs one person.
-func (w *Worker) Work(ctx context.Context, job *river.Job[queue.SyncArgs]) error {
+func (w *Worker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	st := w.Engine.Store
 	owner := leaseOwner(job.ID)
 	ok, err := st.AcquireLease(ctx, job.Args.PersonID, owner, leaseTTL)
@@ -75,14 +107,14 @@ type eventCustomer interface {
 // ResolveWorker runs resolve_event jobs: it finds the event's customer through Stripe, links the
 // event to the customer's person and marks that person dirty.
 type ResolveWorker struct {
-	river.WorkerDefaults[queue.ResolveArgs]
+	river.WorkerDefaults[ResolveArgs]
 	Store    *store.Store
 	Resolver eventCustomer
 	Queue    inserter
 }
 
 // Work resolves one event.
-func (w *ResolveWorker) Work(ctx context.Context, job *river.Job[queue.ResolveArgs]) error {
+func (w *ResolveWorker) Work(ctx context.Context, job *river.Job[ResolveArgs]) error {
 	ev, err := w.Store.Event(ctx, job.Args.EventID)
 	if err != nil {
 		return err
@@ -100,7 +132,7 @@ func (w *ResolveWorker) Work(ctx context.Context, job *river.Job[queue.ResolveAr
 		return err
 	}
 	if need {
-		return w.Queue.Insert(ctx, queue.SyncArgs{PersonID: pid, Reason: "event"}, nil)
+		return syncMarked(ctx, w.Queue, pid, "event")
 	}
 	return nil
 }

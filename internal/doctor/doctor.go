@@ -5,6 +5,9 @@
 //
 // Every network access goes through Options (the DNS server address, a dial function, the root CAs and the
 // clock), so the whole audit runs offline against loopback servers in tests.
+//
+// Worker runs the audit as a scheduled job inside serve: it stores each report for the admin overview
+// and opens a review item and sends an alert when checks newly fail.
 package doctor
 
 import (

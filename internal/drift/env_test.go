@@ -135,7 +135,7 @@ func (e *env) queued() []int64 {
 			out = append(out, pid)
 		}
 	}
-	jobs, err := e.st.JobCount(e.ctx, queue.SyncArgs{}.Kind(), "available")
+	jobs, err := e.st.JobCount(e.ctx, converge.SyncArgs{}.Kind(), "available")
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -7,9 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/riverqueue/river"
-
-	"github.com/membersync/membersync/internal/queue"
+	"github.com/membersync/membersync/internal/converge"
 	"github.com/membersync/membersync/internal/store"
 )
 
@@ -40,21 +38,17 @@ func (sw *sweep) repair(ctx context.Context) error {
 	for start := 0; start < len(ids); start += repairBatch {
 		batch := ids[start:min(start+repairBatch, len(ids))]
 		err := sw.s.Store.InTx(ctx, func(tx *store.Tx) error {
-			var jobs []river.InsertManyParams
+			var jobs converge.Batch
 			for _, id := range batch {
 				p := sw.people[sw.byID[id]]
 				if err := correct(ctx, tx, p, byPerson[id]); err != nil {
 					return err
 				}
-				need, err := tx.Trigger(ctx, id)
-				if err != nil {
+				if err := jobs.Trigger(ctx, tx, id, "reconcile"); err != nil {
 					return err
 				}
-				if need {
-					jobs = append(jobs, river.InsertManyParams{Args: queue.SyncArgs{PersonID: id, Reason: "reconcile"}})
-				}
 			}
-			return sw.s.Queue.InsertTx(ctx, tx, jobs)
+			return jobs.Insert(ctx, tx, sw.s.Queue)
 		})
 		if err != nil {
 			return fmt.Errorf("repairing drift: %w", err)

@@ -8,10 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/riverqueue/river"
-
+	"github.com/membersync/membersync/internal/converge"
 	"github.com/membersync/membersync/internal/provider"
-	"github.com/membersync/membersync/internal/queue"
 	"github.com/membersync/membersync/internal/store"
 )
 
@@ -139,7 +137,7 @@ func (s *Sweeper) adopt(ctx context.Context, customers []string) (int, error) {
 	created := 0
 	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
 		created = 0
-		var jobs []river.InsertManyParams
+		var jobs converge.Batch
 		for _, c := range customers {
 			pid, isNew, err := tx.PersonForCustomer(ctx, c)
 			if err != nil {
@@ -149,13 +147,13 @@ func (s *Sweeper) adopt(ctx context.Context, customers []string) (int, error) {
 				continue
 			}
 			created++
-			jobs = append(jobs, river.InsertManyParams{Args: queue.SyncArgs{PersonID: pid, Reason: "reconcile"}})
+			jobs.Marked(pid, "reconcile")
 			if err := tx.AppendJournal(ctx, store.JournalEntry{PersonID: pid, Kind: "note", Action: "adopt", Target: c, Result: "queued",
 				Detail: "reconcile --from-stripe found this Stripe customer, unknown to membersync, paying; a sync is queued"}); err != nil {
 				return err
 			}
 		}
-		return s.Queue.InsertTx(ctx, tx, jobs)
+		return jobs.Insert(ctx, tx, s.Queue)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("adopting Stripe customers: %w", err)

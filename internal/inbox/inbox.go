@@ -11,7 +11,7 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"github.com/membersync/membersync/internal/queue"
+	"github.com/membersync/membersync/internal/converge"
 	"github.com/membersync/membersync/internal/store"
 )
 
@@ -165,7 +165,7 @@ func (in *Inbox) store1(ctx context.Context, batch []*request) ([]Result, error)
 		return cmp.Or(cmp.Compare(batch[a].ev.CustomerID, batch[b].ev.CustomerID), cmp.Compare(batch[a].ev.ID, batch[b].ev.ID))
 	})
 	err := in.store.InTx(ctx, func(tx *store.Tx) error {
-		var jobs []river.InsertManyParams
+		var jobs converge.Batch
 		for _, i := range order {
 			r := batch[i]
 			ir, err := tx.IngestEvent(ctx, r.ev)
@@ -181,13 +181,13 @@ func (in *Inbox) store1(ctx context.Context, batch []*request) ([]Result, error)
 				results[i] = Accepted
 			}
 			if ir.NeedsSync {
-				jobs = append(jobs, river.InsertManyParams{Args: queue.SyncArgs{PersonID: ir.PersonID, Reason: "event"}})
+				jobs.Marked(ir.PersonID, "event")
 			}
 			if ir.NeedsResolve {
-				jobs = append(jobs, river.InsertManyParams{Args: queue.ResolveArgs{EventID: r.ev.ID}})
+				jobs.Resolve(r.ev.ID)
 			}
 		}
-		return in.queue.InsertTx(ctx, tx, jobs)
+		return jobs.Insert(ctx, tx, in.queue)
 	})
 	if err != nil {
 		return nil, err

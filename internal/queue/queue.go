@@ -1,6 +1,7 @@
 // Package queue owns membersync's durable job queue: River on the same database as the store
-// (riversqlite by default, riverpgxv5 on PostgreSQL), the job kinds, and inserting jobs inside the
-// store's transactions so that a job exists exactly when the rows it is about were committed.
+// (riversqlite by default, riverpgxv5 on PostgreSQL), its queues and retry policy, and inserting jobs
+// inside the store's transactions so that a job exists exactly when the rows it is about were
+// committed. Each job's arguments live beside its worker (converge.SyncArgs, drift.SweepArgs, …).
 package queue
 
 import (
@@ -20,59 +21,6 @@ import (
 	"github.com/membersync/membersync/internal/store"
 )
 
-// SyncArgs asks for one person's full sync: re-read billing, compute, converge.
-type SyncArgs struct {
-	PersonID int64 `json:"person_id"`
-	// Reason says what triggered it: "event", "resync", "timer", "backfill", "reconcile", "welcome".
-	Reason string `json:"reason"`
-	// At is the Unix time a timer sync is scheduled for (part of its uniqueness); 0 otherwise.
-	At int64 `json:"at,omitempty"`
-}
-
-// Kind is River's name for the job.
-func (SyncArgs) Kind() string { return "sync_person" }
-
-// InsertOpts puts syncs on their own queue.
-func (SyncArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueSync, MaxAttempts: 25}
-}
-
-// ResolveArgs asks to find the customer of a stored event whose payload names none (a dispute or a
-// refund names a charge), then mark that customer's person dirty.
-type ResolveArgs struct {
-	EventID string `json:"event_id"`
-}
-
-// Kind is River's name for the job.
-func (ResolveArgs) Kind() string { return "resolve_event" }
-
-// InsertOpts puts resolves beside syncs.
-func (ResolveArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueSync, MaxAttempts: 25}
-}
-
-// AlertsArgs asks for one pass of the alert rules (a periodic job, once a minute).
-type AlertsArgs struct{}
-
-// Kind is River's name for the job.
-func (AlertsArgs) Kind() string { return "evaluate_alerts" }
-
-// InsertOpts runs a pass once: the next minute's job is the retry.
-func (AlertsArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByPeriod: time.Minute}}
-}
-
-// DoctorArgs asks for one scheduled launch-readiness audit.
-type DoctorArgs struct{}
-
-// Kind is River's name for the job.
-func (DoctorArgs) Kind() string { return "doctor_audit" }
-
-// InsertOpts runs an audit once; the next scheduled one is the retry.
-func (DoctorArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
-}
-
 // Queue names.
 const (
 	QueueSync = "sync"
@@ -80,8 +28,11 @@ const (
 
 // Options tune the queue.
 type Options struct {
-	// Workers registers the job workers; nil makes an insert-only queue (for CLI commands).
-	Workers *river.Workers
+	// Workers, when set, registers the job workers. It is given the queue being built, which the
+	// workers keep to insert follow-up jobs: River's client needs its workers before it exists, and
+	// the queue accepts inserts once New returns, before Start runs any job. Nil makes an
+	// insert-only queue (for CLI commands).
+	Workers func(q *Queue, w *river.Workers)
 	// Concurrency is how many jobs run at once (default 4).
 	Concurrency int
 	// PollInterval is how often workers look for new jobs (SQLite has no LISTEN/NOTIFY; default
@@ -121,14 +72,16 @@ func New(st *store.Store, opts Options) (*Queue, error) {
 		RetryPolicy:          &retryPolicy{base: opts.RetryBase},
 		PeriodicJobs:         opts.PeriodicJobs,
 	}
+	q := &Queue{}
 	if opts.Workers != nil {
-		cfg.Workers = opts.Workers
+		workers := river.NewWorkers()
+		opts.Workers(q, workers)
+		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{
 			QueueSync:          {MaxWorkers: opts.Concurrency},
 			river.QueueDefault: {MaxWorkers: 2},
 		}
 	}
-	q := &Queue{}
 	var err error
 	if st.Dialect() == store.Postgres {
 		q.pg, err = river.NewClient(riverpgxv5.New(st.Pool()), cfg)

@@ -142,7 +142,7 @@ func newWorld(t *testing.T, opts worldOptions) *world {
 	return w
 }
 
-// resync is the Resync dependency: it marks the person dirty like the CLI's enqueueSync does, and
+// resync is the Resync dependency: it marks the person dirty like converge.Resyncer.Person does, and
 // records the request instead of enqueuing a job.
 func (w *world) resync(ctx context.Context, personID int64, reason string) error {
 	err := w.store.InTx(ctx, func(tx *store.Tx) error {

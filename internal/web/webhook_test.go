@@ -15,6 +15,7 @@ import (
 
 	"github.com/stripe/stripe-go/v85/webhook"
 
+	"github.com/membersync/membersync/internal/converge"
 	"github.com/membersync/membersync/internal/inbox"
 	"github.com/membersync/membersync/internal/queue"
 	"github.com/membersync/membersync/internal/store"
@@ -105,11 +106,11 @@ func (h *harness) counts(t *testing.T) (events, jobs int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sync, err := h.store.JobCount(context.Background(), queue.SyncArgs{}.Kind())
+	sync, err := h.store.JobCount(context.Background(), converge.SyncArgs{}.Kind())
 	if err != nil {
 		t.Fatal(err)
 	}
-	resolve, err := h.store.JobCount(context.Background(), queue.ResolveArgs{}.Kind())
+	resolve, err := h.store.JobCount(context.Background(), converge.ResolveArgs{}.Kind())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package doctor_test
 
 import (
 	"context"
@@ -10,25 +10,25 @@ import (
 
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/doctor"
-	"github.com/membersync/membersync/internal/queue"
 	"github.com/membersync/membersync/internal/store"
 	"github.com/membersync/membersync/internal/store/storetest"
 )
 
-// TestDoctorJobAlertsOnNewFailures runs the scheduled audit twice with an injected doctor: the first
+// TestJobAlertsOnNewFailures runs the scheduled audit twice with an injected doctor: the first
 // report's failure opens a review item; the same failure again opens nothing new; a new one does.
-func TestDoctorJobAlertsOnNewFailures(t *testing.T) {
+func TestJobAlertsOnNewFailures(t *testing.T) {
+	t.Parallel()
 	st := storetest.Open(t, store.SQLite)
 	failing := []doctor.Finding{{Group: "TLS", Check: "certificate expiry", Status: doctor.StatusFail, Message: "expires in 3 days"}}
-	w := &doctorWorker{
-		cfg:   &config.Config{PublicURL: "https://members.example.com", Doctor: config.DoctorConfig{Domain: "example.com"}},
-		store: st, log: discardLog(),
-		run: func(ctx context.Context, opts doctor.Options) (doctor.Report, error) {
+	w := &doctor.Worker{
+		Config: &config.Config{PublicURL: "https://members.example.com", Doctor: config.DoctorConfig{Domain: "example.com"}},
+		Store:  st,
+		Run: func(ctx context.Context, opts doctor.Options) (doctor.Report, error) {
 			return doctor.Report{Domain: opts.Domain, Findings: slices.Clone(failing)}, nil
 		},
 	}
 	ctx := context.Background()
-	job := &river.Job[queue.DoctorArgs]{}
+	job := &river.Job[doctor.AuditArgs]{}
 	open := func() []store.ReviewItem {
 		items, err := st.Reviews(ctx, "open", 0, 0)
 		if err != nil {
