@@ -106,6 +106,7 @@ func one(t *testing.T, b entitlement.Billing) entitlement.Subscription {
 }
 
 func TestSnapshotSubscriber(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{})
 	cus := e.srv.CreateCustomer("Ann.Lee@example.com", "Ann Lee")
 	sub := e.srv.Subscribe(cus, e.monthly, 0)
@@ -134,6 +135,7 @@ func equalSub(a, b entitlement.Subscription) bool {
 }
 
 func TestSnapshotTrialing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{})
 	cus := e.srv.CreateCustomer("t@example.com", "")
 	e.srv.Subscribe(cus, e.monthly, 14)
@@ -156,6 +158,7 @@ func TestSnapshotTrialing(t *testing.T) {
 }
 
 func TestSnapshotPastDueAndRecovery(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{})
 	cus := e.srv.CreateCustomer("p@example.com", "")
 	sub := e.srv.Subscribe(cus, e.monthly, 0)
@@ -205,6 +208,7 @@ func TestSnapshotPastDueAndRecovery(t *testing.T) {
 }
 
 func TestSnapshotUnpaid(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{UnpaidWhenRetriesExhausted: true})
 	cus := e.srv.CreateCustomer("u@example.com", "")
 	sub := e.srv.Subscribe(cus, e.monthly, 0)
@@ -219,6 +223,7 @@ func TestSnapshotUnpaid(t *testing.T) {
 }
 
 func TestSnapshotCancelAtPeriodEnd(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{})
 	cus := e.srv.CreateCustomer("c@example.com", "")
 	sub := e.srv.Subscribe(cus, e.monthly, 0)
@@ -242,6 +247,7 @@ func TestSnapshotCancelAtPeriodEnd(t *testing.T) {
 }
 
 func TestSnapshotPurchaseRefunds(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{})
 	cus := e.srv.CreateCustomer("b@example.com", "")
 	e.srv.Advance(time.Hour)
@@ -280,6 +286,7 @@ func equalJSON(a, b any) bool {
 }
 
 func TestSnapshotDisputes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{})
 	cus := e.srv.CreateCustomer("d@example.com", "")
 	_, won := e.srv.Purchase(cus, e.course)
@@ -325,6 +332,7 @@ func TestSnapshotDisputes(t *testing.T) {
 }
 
 func TestSnapshotWithoutNestedExpansions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{RefuseExpand: []string{"data.latest_invoice.payments", "data.payment_intent.latest_charge"}})
 	cus := e.srv.CreateCustomer("x@example.com", "")
 	paying := e.srv.Subscribe(cus, e.monthly, 0)
@@ -365,6 +373,7 @@ func TestSnapshotWithoutNestedExpansions(t *testing.T) {
 }
 
 func TestCustomerIDsByEmail(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{MaxPageSize: 2})
 	a := e.srv.CreateCustomer("sam@example.com", "Sam")
 	b := e.srv.CreateCustomer("sam@example.com", "Sam again")
@@ -399,6 +408,7 @@ func TestCustomerIDsByEmail(t *testing.T) {
 }
 
 func TestSnapshotDeletedCustomer(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{})
 	cus := e.srv.CreateCustomer("gone@example.com", "Gone")
 	e.srv.Subscribe(cus, e.monthly, 0)
@@ -413,6 +423,7 @@ func TestSnapshotDeletedCustomer(t *testing.T) {
 }
 
 func TestSnapshotManyCustomers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{})
 	a := e.srv.CreateCustomer("same@example.com", "")
 	b := e.srv.CreateCustomer("same@example.com", "")
@@ -426,7 +437,9 @@ func TestSnapshotManyCustomers(t *testing.T) {
 }
 
 func TestSnapshotPagesEveryList(t *testing.T) {
+	t.Parallel()
 	t.Run("150 subscriptions", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, stripetest.Options{})
 		cus := e.srv.CreateCustomer("many@example.com", "")
 		for range 150 {
@@ -442,6 +455,7 @@ func TestSnapshotPagesEveryList(t *testing.T) {
 		}
 	})
 	t.Run("small pages", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, stripetest.Options{MaxPageSize: 2})
 		cus := e.srv.CreateCustomer("pages@example.com", "")
 		var subs []string
@@ -503,6 +517,7 @@ func TestSnapshotPagesEveryList(t *testing.T) {
 }
 
 func TestEvents(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{MaxPageSize: 3})
 	ctx := context.Background()
 	cus := e.srv.CreateCustomer("ev@example.com", "")
@@ -614,6 +629,7 @@ func TestEvents(t *testing.T) {
 }
 
 func TestLatestEventEmpty(t *testing.T) {
+	t.Parallel()
 	srv := stripetest.New(stripetest.Options{})
 	defer srv.Close()
 	r := billing.NewReader(billing.Config{SecretKey: srv.SecretKey(), BaseURL: srv.URL})
@@ -623,6 +639,7 @@ func TestLatestEventEmpty(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	codes := func() []string {
 		var out []string
 		for _, p := range billing.Permissions() {
@@ -759,6 +776,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestObserver(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{})
 	cus := e.srv.CreateCustomer("obs@example.com", "")
 	e.srv.Subscribe(cus, e.monthly, 0)
@@ -815,6 +833,7 @@ func TestObserver(t *testing.T) {
 }
 
 func TestCheckoutSession(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{})
 	ctx := context.Background()
 	cus := e.srv.CreateCustomer("Welcome@Example.com", "W")
@@ -844,6 +863,7 @@ func TestCheckoutSession(t *testing.T) {
 }
 
 func TestSweepLists(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{MaxPageSize: 2})
 	ctx := context.Background()
 	var active []string
@@ -905,6 +925,7 @@ func TestSweepLists(t *testing.T) {
 }
 
 func TestEventCustomerID(t *testing.T) {
+	t.Parallel()
 	for file, want := range map[string]string{
 		"checkout.session.completed.json":    "cus_U7pLq2Xr8sNt4v",
 		"customer.subscription.updated.json": "cus_TzR4m8KpQ1wLx2",
@@ -972,6 +993,7 @@ func TestEventCustomerID(t *testing.T) {
 }
 
 func TestEventCustomerResolvesCharges(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{})
 	cus := e.srv.CreateCustomer("x@example.com", "")
 	_, ch := e.srv.Purchase(cus, e.course)
@@ -994,6 +1016,7 @@ func TestEventCustomerResolvesCharges(t *testing.T) {
 // delivery_success=false and a created range, the events still pending newest first, and whether
 // Stripe had more. A rejected key comes back as a config error.
 func TestUndeliveredEvents(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, stripetest.Options{})
 	ctx := context.Background()
 	cus := e.srv.CreateCustomer("late@example.com", "")

@@ -128,6 +128,7 @@ func circleError(message string) string {
 }
 
 func TestFindCreateEnsure(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{})
 	ctx := context.Background()
 
@@ -171,6 +172,7 @@ func TestFindCreateEnsure(t *testing.T) {
 }
 
 func TestEnsureMemberNeverDuplicates(t *testing.T) {
+	t.Parallel()
 	// With a Circle that would happily create a second member for the same email, EnsureMember
 	// still creates one, because it searches first.
 	e := setup(t, circletest.Options{OnDuplicateCreate: circletest.DuplicateCreate}, circle.Config{})
@@ -188,6 +190,7 @@ func TestEnsureMemberNeverDuplicates(t *testing.T) {
 }
 
 func TestEnsureMemberCreatedMeanwhile(t *testing.T) {
+	t.Parallel()
 	// The search says absent (someone adds the person right after), the create is refused with 422:
 	// EnsureMember searches again and returns the existing member.
 	e := setup(t, circletest.Options{}, circle.Config{})
@@ -206,6 +209,7 @@ func TestEnsureMemberCreatedMeanwhile(t *testing.T) {
 }
 
 func TestCreateMemberRefusals(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{BlockedDomains: []string{"blocked.test"}, MemberLimit: 1}, circle.Config{})
 	ctx := context.Background()
 	_, err := e.client.CreateMember(ctx, "x@blocked.test", "", false)
@@ -222,6 +226,7 @@ func TestCreateMemberRefusals(t *testing.T) {
 }
 
 func TestAddToAccessGroupTwice(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{})
 	ctx := context.Background()
 	g := e.fake.AddAccessGroup("Pro")
@@ -251,6 +256,7 @@ func TestAddToAccessGroupTwice(t *testing.T) {
 }
 
 func TestAddToAccessGroupOther422(t *testing.T) {
+	t.Parallel()
 	// Circle documents no answer for a repeat add. A 422 that does not say "already" is checked:
 	// success when the member is in the group, Permanent otherwise.
 	odd := providertest.Fault{Status: 422, Body: circleError("Validation failed")}
@@ -281,6 +287,7 @@ func TestAddToAccessGroupOther422(t *testing.T) {
 }
 
 func TestRemoveFromAccessGroupTwice(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{})
 	ctx := context.Background()
 	g := e.fake.AddAccessGroup("Pro")
@@ -311,6 +318,7 @@ func TestRemoveFromAccessGroupTwice(t *testing.T) {
 }
 
 func TestUnknownGroupIsNotFound(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{})
 	ctx := context.Background()
 	e.fake.CreateMemberDirect("kim@example.com", "")
@@ -337,6 +345,7 @@ func TestUnknownGroupIsNotFound(t *testing.T) {
 }
 
 func TestRemoveUnexplained404IsNotFound(t *testing.T) {
+	t.Parallel()
 	// A 404 that names nothing (a proxy, a wrong base URL) must not pass for "already removed".
 	e := setup(t, circletest.Options{}, circle.Config{})
 	g := e.fake.AddAccessGroup("Pro")
@@ -352,6 +361,7 @@ func TestRemoveUnexplained404IsNotFound(t *testing.T) {
 }
 
 func TestBadTokenIsConfig(t *testing.T) {
+	t.Parallel()
 	const token = "wrong-token-0123456789"
 	e := setup(t, circletest.Options{}, circle.Config{Token: token})
 	_, err := e.client.FindMember(context.Background(), "kim@example.com")
@@ -368,6 +378,7 @@ func TestBadTokenIsConfig(t *testing.T) {
 }
 
 func TestIneligibleCommunityIsConfig(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{})
 	e.fake.Faults.FailNext(1, providertest.Fault{Status: 403, Body: circleError("The community is not eligible for admin API v2 access.")})
 	_, err := e.client.AccessGroups(context.Background())
@@ -377,6 +388,7 @@ func TestIneligibleCommunityIsConfig(t *testing.T) {
 }
 
 func TestTokenEchoIsRedacted(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{})
 	e.fake.Faults.FailNext(1, providertest.Fault{Status: 422, Body: circleError("bad token " + e.fake.Token)})
 	_, err := e.client.CreateMember(context.Background(), "kim@example.com", "", false)
@@ -387,6 +399,7 @@ func TestTokenEchoIsRedacted(t *testing.T) {
 }
 
 func TestRetriesTransientFailures(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{})
 	g := e.fake.AddAccessGroup("Pro")
 	e.fake.CreateMemberDirect("kim@example.com", "")
@@ -410,6 +423,7 @@ func TestRetriesTransientFailures(t *testing.T) {
 }
 
 func TestOutageIsTransient(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{})
 	g := e.fake.AddAccessGroup("Pro")
 	e.fake.CreateMemberDirect("kim@example.com", "")
@@ -430,6 +444,7 @@ func TestOutageIsTransient(t *testing.T) {
 }
 
 func TestNoRetriesWhenNegative(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{MaxRetries: -1})
 	e.fake.Faults.FailNext(1, providertest.Fault{Status: 502})
 	_, err := e.client.FindMember(context.Background(), "kim@example.com")
@@ -440,6 +455,7 @@ func TestNoRetriesWhenNegative(t *testing.T) {
 }
 
 func TestRetryAfterHonoured(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{})
 	e.fake.CreateMemberDirect("kim@example.com", "")
 	e.fake.Faults.FailNext(1, providertest.Fault{Status: 429, Header: http.Header{"Retry-After": {"1"}}})
@@ -462,6 +478,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 }
 
 func TestRetryAfterBeyondMaxWait(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{MaxWait: 5 * time.Second})
 	e.fake.Faults.FailNext(1, providertest.Fault{Status: 429, Header: http.Header{"Retry-After": {"120"}}})
 	_, err := e.client.FindMember(context.Background(), "kim@example.com")
@@ -474,6 +491,7 @@ func TestRetryAfterBeyondMaxWait(t *testing.T) {
 }
 
 func TestFakeRateLimitEmulation(t *testing.T) {
+	t.Parallel()
 	fixed := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 	e := setup(t, circletest.Options{RateLimit: 2, RateWindow: time.Hour, Now: func() time.Time { return fixed }}, circle.Config{})
 	ctx := context.Background()
@@ -492,6 +510,7 @@ func TestFakeRateLimitEmulation(t *testing.T) {
 }
 
 func TestTimeoutIsTransient(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{Timeout: 50 * time.Millisecond, MaxRetries: -1})
 	e.fake.Faults.SetLatency(10 * time.Second)
 	_, err := e.client.FindMember(context.Background(), "slow@example.com")
@@ -502,6 +521,7 @@ func TestTimeoutIsTransient(t *testing.T) {
 }
 
 func TestConnectionRefusedHidesEmail(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{MaxRetries: -1})
 	e.fake.Close()
 	err := e.client.RemoveFromAccessGroup(context.Background(), 12, "gone@example.com")
@@ -512,6 +532,7 @@ func TestConnectionRefusedHidesEmail(t *testing.T) {
 }
 
 func TestAccessGroupMembersPagination(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{})
 	ctx := context.Background()
 	g := e.fake.AddAccessGroup("Big")
@@ -577,6 +598,7 @@ func TestAccessGroupMembersPagination(t *testing.T) {
 }
 
 func TestAccessGroupsAllPages(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{})
 	var want []circle.AccessGroup
 	for i := range 120 {
@@ -604,6 +626,7 @@ func TestAccessGroupsAllPages(t *testing.T) {
 }
 
 func TestObserverSeesEveryCall(t *testing.T) {
+	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{})
 	ctx := context.Background()
 	g := e.fake.AddAccessGroup("Pro")
@@ -662,6 +685,7 @@ func TestObserverSeesEveryCall(t *testing.T) {
 }
 
 func TestBaseURLWithPathPrefix(t *testing.T) {
+	t.Parallel()
 	fake := circletest.New(circletest.Options{})
 	defer fake.Close()
 	target, err := url.Parse(fake.URL)
@@ -689,6 +713,7 @@ func TestBaseURLWithPathPrefix(t *testing.T) {
 }
 
 func TestRequestShape(t *testing.T) {
+	t.Parallel()
 	// The client authenticates with Bearer, sends JSON, and follows no redirect.
 	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t.Errorf("redirect followed to %s", r.URL)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestParseError(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("é", 400)
 	tests := []struct {
 		name, body       string
@@ -119,6 +120,7 @@ func TestParseError(t *testing.T) {
 }
 
 func TestAPIErrorString(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		e    apiError
 		want string
@@ -137,6 +139,7 @@ func TestAPIErrorString(t *testing.T) {
 }
 
 func TestMemberMissing(t *testing.T) {
+	t.Parallel()
 	tests := map[string]bool{
 		"Missing record: access group community member": true,
 		"Missing record: community member":              true,

@@ -6,6 +6,7 @@ import (
 )
 
 func TestAddr(t *testing.T) {
+	t.Parallel()
 	r, err := New([]string{"10.0.0.0/8", "127.0.0.1", "2001:db8:ffff::/48"})
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +46,7 @@ func TestAddr(t *testing.T) {
 }
 
 func TestNilResolverTrustsNothing(t *testing.T) {
+	t.Parallel()
 	var r *Resolver
 	req := httptest.NewRequest("GET", "/", nil)
 	req.RemoteAddr = "127.0.0.1:1"
@@ -55,6 +57,7 @@ func TestNilResolverTrustsNothing(t *testing.T) {
 }
 
 func TestNewRefusesBadCIDRs(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{"10.0.0.0/33", "example.com", ""} {
 		if _, err := New([]string{bad}); err == nil {
 			t.Errorf("New(%q) accepted it", bad)

@@ -24,6 +24,7 @@ func badZone(t *testing.T, z *fakeDNS) {
 }
 
 func TestDNSGoodZonePasses(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	r := run(t, goodOptions(f.start(), f.pki))
 	for _, c := range []string{"apex resolves", "www resolves", "no CNAME at apex", "nameservers", "SOA", "CAA", "DNSSEC"} {
@@ -32,6 +33,7 @@ func TestDNSGoodZonePasses(t *testing.T) {
 }
 
 func TestDNSBadZone(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, "bad.test", "www.bad.test")
 	badZone(t, f.dns)
 	o := f.start().options("bad.test", f.pki)
@@ -58,6 +60,7 @@ func TestDNSBadZone(t *testing.T) {
 }
 
 func TestDNSApexWithoutAddressFails(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.dns.add(t, "empty.test. 300 IN SOA ns1.empty.test. h.empty.test. 1 7200 3600 1209600 3600")
 	r := run(t, f.start().options("empty.test", f.pki))
@@ -66,6 +69,7 @@ func TestDNSApexWithoutAddressFails(t *testing.T) {
 }
 
 func TestDNSServfailIsUnknown(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	f.dns.servfail["good.test."] = true
 	r := run(t, goodOptions(f.start(), f.pki))
@@ -74,6 +78,7 @@ func TestDNSServfailIsUnknown(t *testing.T) {
 }
 
 func TestCNAMEOnSubdomainIsAllowed(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, "app.good.test")
 	goodZone(t, f.dns, "good.test")
 	f.dns.add(t, "app.good.test. 300 IN CNAME host.hosting.test.", "host.hosting.test. 300 IN A 127.0.0.1")
@@ -87,6 +92,7 @@ func TestCNAMEOnSubdomainIsAllowed(t *testing.T) {
 }
 
 func TestCAAForbiddingTheServedIssuerFails(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, "caa.test")
 	f.dns.add(t,
 		"caa.test. 300 IN SOA ns1.caa.test. h.caa.test. 1 7200 3600 1209600 3600",
@@ -101,6 +107,7 @@ func TestCAAForbiddingTheServedIssuerFails(t *testing.T) {
 }
 
 func TestCAACriticalUnknownTagFails(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, "crit.test")
 	f.dns.add(t,
 		"crit.test. 300 IN SOA ns1.crit.test. h.crit.test. 1 7200 3600 1209600 3600",
@@ -113,6 +120,7 @@ func TestCAACriticalUnknownTagFails(t *testing.T) {
 }
 
 func TestDNSSECTamperedRecordFails(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	// Changing the A record after signing leaves a signature over the old data.
 	f.dns.replace(t, "good.test. 300 IN A 127.0.0.2")
@@ -124,6 +132,7 @@ func TestDNSSECTamperedRecordFails(t *testing.T) {
 }
 
 func TestDNSSECExpiredSignaturesFail(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	o := goodOptions(f.start(), f.pki)
 	o.Now = func() time.Time { return testNow.AddDate(0, 2, 0) }
@@ -135,6 +144,7 @@ func TestDNSSECExpiredSignaturesFail(t *testing.T) {
 }
 
 func TestDNSSECWrongDSFails(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	f.dns.replace(t, "good.test. 300 IN DS 12345 13 2 0000000000000000000000000000000000000000000000000000000000000000")
 	r := run(t, goodOptions(f.start(), f.pki))
@@ -142,6 +152,7 @@ func TestDNSSECWrongDSFails(t *testing.T) {
 }
 
 func TestDNSSECKeysWithoutDSWarn(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	f.dns.mu.Lock()
 	delete(f.dns.records, rrKey{"good.test.", 43}) // DS
@@ -151,6 +162,7 @@ func TestDNSSECKeysWithoutDSWarn(t *testing.T) {
 }
 
 func TestDNSServerWithoutEDNSStillAnswers(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	f.dns.noEDNS = true
 	r := run(t, goodOptions(f.start(), f.pki))

@@ -7,6 +7,7 @@ import (
 )
 
 func TestEdgeGoodPasses(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	r := run(t, goodOptions(f.start(), f.pki))
 	cdn := wantStatus(t, r, GroupEdge, "CDN or proxy", StatusPass)
@@ -21,6 +22,7 @@ func TestEdgeGoodPasses(t *testing.T) {
 }
 
 func TestEdgePublicCachingOfPrivatePagesFails(t *testing.T) {
+	t.Parallel()
 	admin := respond(200, "dashboard", secureHeaders("Cache-Control", "public, max-age=600")...)
 	home := respond(200, `<link href="/static/app.css" rel="stylesheet">`, secureHeaders(
 		"Set-Cookie", "session=abc; Secure; HttpOnly", "Cache-Control", "s-maxage=300")...)
@@ -33,11 +35,13 @@ func TestEdgePublicCachingOfPrivatePagesFails(t *testing.T) {
 }
 
 func TestEdgePrivatePageWithoutCacheControlWarns(t *testing.T) {
+	t.Parallel()
 	r := pageFixture(t, nil, respond(200, "dashboard", secureHeaders()...))
 	wantStatus(t, r, GroupEdge, "caching of private pages", StatusWarn)
 }
 
 func TestEdgeShortAssetCachingWarns(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, "h.test")
 	goodZone(t, f.dns, "h.test")
 	goodSite(f, "h.test")
@@ -47,11 +51,13 @@ func TestEdgeShortAssetCachingWarns(t *testing.T) {
 }
 
 func TestEdgeNoAssetsIsUnknown(t *testing.T) {
+	t.Parallel()
 	r := pageFixture(t, respond(200, "<p>plain</p>", secureHeaders()...), nil)
 	wantStatus(t, r, GroupEdge, "caching of static assets", StatusUnknown)
 }
 
 func TestIdentifyEdge(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		header, value, want string
 	}{

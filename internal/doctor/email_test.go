@@ -10,6 +10,7 @@ import (
 )
 
 func TestEmailGoodPasses(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	r := run(t, goodOptions(f.start(), f.pki))
 	for _, c := range []string{"SPF record", "SPF syntax", "SPF lookups", "SPF all qualifier", "DKIM cka", "DMARC record",
@@ -30,6 +31,7 @@ func TestEmailGoodPasses(t *testing.T) {
 }
 
 func TestEmailBadZone(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, "bad.test")
 	badZone(t, f.dns)
 	o := f.start().options("bad.test", f.pki)
@@ -49,6 +51,7 @@ func TestEmailBadZone(t *testing.T) {
 }
 
 func TestSPFOverTheLookupLimitAndPlusAllFail(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.dns.add(t,
 		"heavy.test. 300 IN SOA ns1.heavy.test. h.heavy.test. 1 7200 3600 1209600 3600",
@@ -73,6 +76,7 @@ func TestSPFOverTheLookupLimitAndPlusAllFail(t *testing.T) {
 }
 
 func TestSPFVoidLookupsOverLimitFail(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.dns.add(t,
 		"voidy.test. 300 IN SOA ns1.voidy.test. h.voidy.test. 1 7200 3600 1209600 3600",
@@ -87,6 +91,7 @@ func TestSPFVoidLookupsOverLimitFail(t *testing.T) {
 }
 
 func TestSPFRedirectAndMissingInclude(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.dns.add(t,
 		"redir.test. 300 IN SOA ns1.redir.test. h.redir.test. 1 7200 3600 1209600 3600",
@@ -103,6 +108,7 @@ func TestSPFRedirectAndMissingInclude(t *testing.T) {
 }
 
 func TestSPFIncludeLoopFails(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.dns.add(t,
 		`loop.test. 300 IN TXT "v=spf1 include:a.loop.test -all"`,
@@ -113,6 +119,7 @@ func TestSPFIncludeLoopFails(t *testing.T) {
 }
 
 func TestParseSPF(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		record string
 		errs   int
@@ -149,6 +156,7 @@ func TestParseSPF(t *testing.T) {
 }
 
 func TestExpandDomain(t *testing.T) {
+	t.Parallel()
 	if got, ok := expandDomain("_spf.%{d}", "x.test"); !ok || got != "_spf.x.test" {
 		t.Errorf("expand %%{d} = %q, %v", got, ok)
 	}
@@ -158,6 +166,7 @@ func TestExpandDomain(t *testing.T) {
 }
 
 func TestJudgeDKIM(t *testing.T) {
+	t.Parallel()
 	rsaKey := func(bits int) string {
 		k, err := rsa.GenerateKey(rand.Reader, bits)
 		if err != nil {
@@ -185,6 +194,7 @@ func TestJudgeDKIM(t *testing.T) {
 }
 
 func TestDKIMWithoutSelectorsIsUnknown(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	o := goodOptions(f.start(), f.pki)
 	o.DKIMSelectors = nil
@@ -193,6 +203,7 @@ func TestDKIMWithoutSelectorsIsUnknown(t *testing.T) {
 }
 
 func TestDMARCUnauthorizedExternalRUAWarns(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	f.dns.replace(t, `_dmarc.good.test. 300 IN TXT "v=DMARC1; p=quarantine; rua=mailto:x@unauthorized.example"`)
 	r := run(t, goodOptions(f.start(), f.pki))
@@ -204,6 +215,7 @@ func TestDMARCUnauthorizedExternalRUAWarns(t *testing.T) {
 }
 
 func TestDMARCMissingFailsAndPctWarns(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	f.dns.mu.Lock()
 	delete(f.dns.records, rrKey{"_dmarc.good.test.", 16})
@@ -218,6 +230,7 @@ func TestDMARCMissingFailsAndPctWarns(t *testing.T) {
 }
 
 func TestMTASTSTestingModeWarns(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	f.routes["https://mta-sts.good.test/.well-known/mta-sts.txt"] = respond(200, "version: STSv1\nmode: testing\nmx: mx1.good.test\nmax_age: 86400\n")
 	r := run(t, goodOptions(f.start(), f.pki))

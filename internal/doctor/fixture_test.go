@@ -129,6 +129,7 @@ func goodOptions(w *world, p *pki) Options {
 }
 
 func TestRunGoodSetupHasNoFailureOrWarning(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	w := f.start()
 	start := time.Now()
@@ -162,6 +163,7 @@ func containsGroup(r Report, g string) bool {
 }
 
 func TestRunRejectsMissingOrBadDomain(t *testing.T) {
+	t.Parallel()
 	for _, d := range []string{"", "  ", "https://x.test/", "a b.test"} {
 		if _, err := Run(t.Context(), Options{Domain: d, Resolver: "127.0.0.1:1"}); err == nil {
 			t.Errorf("Run(Domain %q) = nil error, want one", d)
@@ -170,6 +172,7 @@ func TestRunRejectsMissingOrBadDomain(t *testing.T) {
 }
 
 func TestExitCode(t *testing.T) {
+	t.Parallel()
 	r := Report{Findings: []Finding{{Status: StatusPass}, {Status: StatusWarn}, {Status: StatusUnknown}}}
 	if got := r.ExitCode(); got != 0 {
 		t.Errorf("ExitCode without failures = %d, want 0", got)

@@ -21,6 +21,7 @@ func pageFixture(t *testing.T, home, admin http.HandlerFunc) Report {
 }
 
 func TestHeadersGoodPass(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	r := run(t, goodOptions(f.start(), f.pki))
 	for _, c := range []string{"Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy", "frame protection", "cookies"} {
@@ -29,6 +30,7 @@ func TestHeadersGoodPass(t *testing.T) {
 }
 
 func TestHeadersUnsafeInlineAndInsecureCookieFail(t *testing.T) {
+	t.Parallel()
 	home := respond(200, homePage,
 		"Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'",
 		"Set-Cookie", "session=abc; Path=/",
@@ -52,6 +54,7 @@ func TestHeadersUnsafeInlineAndInsecureCookieFail(t *testing.T) {
 }
 
 func TestCSP(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		csp  string
 		want Status
@@ -76,6 +79,7 @@ func TestCSP(t *testing.T) {
 }
 
 func TestReferrerPolicy(t *testing.T) {
+	t.Parallel()
 	for v, want := range map[string]Status{
 		"no-referrer": StatusPass, "strict-origin-when-cross-origin": StatusPass, "unsafe-url, no-referrer": StatusPass,
 		"no-referrer, unsafe-url": StatusWarn, "": StatusWarn, "bogus": StatusWarn,
@@ -87,6 +91,7 @@ func TestReferrerPolicy(t *testing.T) {
 }
 
 func TestFrameProtectionByXFrameOptions(t *testing.T) {
+	t.Parallel()
 	h := http.Header{}
 	h.Set("X-Frame-Options", "sameorigin")
 	if got := checkFrame([]fetched{{Path: "/", Page: page{Header: h}}}); got.Status != StatusPass {
@@ -99,6 +104,7 @@ func TestFrameProtectionByXFrameOptions(t *testing.T) {
 }
 
 func TestNonSessionCookieWithoutHttpOnlyWarns(t *testing.T) {
+	t.Parallel()
 	h := http.Header{}
 	h.Add("Set-Cookie", "theme=dark; Secure; SameSite=Lax")
 	if got := checkCookies([]fetched{{Path: "/", Page: page{Header: h}}}); got.Status != StatusWarn {
@@ -111,6 +117,7 @@ func TestNonSessionCookieWithoutHttpOnlyWarns(t *testing.T) {
 }
 
 func TestHeadersSkipNotFoundPages(t *testing.T) {
+	t.Parallel()
 	r := pageFixture(t, nil, http.NotFound)
 	csp := wantStatus(t, r, GroupHeaders, "Content-Security-Policy", StatusPass)
 	if len(csp.Detail) != 1 || !strings.HasPrefix(csp.Detail[0], "/:") {

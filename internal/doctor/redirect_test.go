@@ -21,6 +21,7 @@ func redirectOptions(f *fixture) Options {
 }
 
 func TestRedirectsGoodChains(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	r := run(t, goodOptions(f.start(), f.pki))
 	for _, s := range []string{"http://good.test/", "https://good.test/", "http://www.good.test/", "https://www.good.test/"} {
@@ -38,6 +39,7 @@ func TestRedirectsGoodChains(t *testing.T) {
 }
 
 func TestRedirectDowngradeFails(t *testing.T) {
+	t.Parallel()
 	f := redirectFixture(t)
 	f.routes["https://www.r.test/"] = redirectTo(http.StatusFound, "http://r.test/")
 	r := run(t, redirectOptions(f))
@@ -50,6 +52,7 @@ func TestRedirectDowngradeFails(t *testing.T) {
 }
 
 func TestRedirectLoopFails(t *testing.T) {
+	t.Parallel()
 	f := redirectFixture(t)
 	f.routes["https://r.test/"] = redirectTo(http.StatusMovedPermanently, "https://www.r.test/")
 	r := run(t, redirectOptions(f))
@@ -61,6 +64,7 @@ func TestRedirectLoopFails(t *testing.T) {
 }
 
 func TestRedirectPlainHTTPServedFails(t *testing.T) {
+	t.Parallel()
 	f := redirectFixture(t)
 	f.routes["http://r.test/"] = respond(200, "hello")
 	r := run(t, redirectOptions(f))
@@ -73,6 +77,7 @@ func TestRedirectPlainHTTPServedFails(t *testing.T) {
 }
 
 func TestRedirectCrossHostUpgradeAndLongChainWarn(t *testing.T) {
+	t.Parallel()
 	f := redirectFixture(t)
 	// http://www → https://r.test/start → /a → / : the first hop changes host, and there are 3 redirects.
 	f.routes["http://www.r.test/"] = redirectTo(http.StatusMovedPermanently, "https://r.test/start")
@@ -88,6 +93,7 @@ func TestRedirectCrossHostUpgradeAndLongChainWarn(t *testing.T) {
 }
 
 func TestRedirectTwoCanonicalHostsFail(t *testing.T) {
+	t.Parallel()
 	f := redirectFixture(t)
 	f.routes["https://www.r.test/"] = respond(200, "www home")
 	r := run(t, redirectOptions(f))
@@ -98,6 +104,7 @@ func TestRedirectTwoCanonicalHostsFail(t *testing.T) {
 }
 
 func TestRedirectEndingInServerErrorFails(t *testing.T) {
+	t.Parallel()
 	f := redirectFixture(t)
 	f.routes["https://r.test/"] = respond(502, "bad gateway")
 	r := run(t, redirectOptions(f))

@@ -19,6 +19,7 @@ func sampleReport() Report {
 }
 
 func TestWriteTextGroupsBySeverity(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	if err := sampleReport().WriteText(&buf); err != nil {
 		t.Fatal(err)
@@ -49,6 +50,7 @@ func TestWriteTextGroupsBySeverity(t *testing.T) {
 }
 
 func TestWriteJSON(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	if err := sampleReport().WriteJSON(&buf); err != nil {
 		t.Fatal(err)
@@ -83,6 +85,7 @@ func TestWriteJSON(t *testing.T) {
 }
 
 func TestWriteMarkdownChecklist(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	if err := sampleReport().WriteMarkdown(&buf); err != nil {
 		t.Fatal(err)
@@ -113,6 +116,7 @@ func TestWriteMarkdownChecklist(t *testing.T) {
 }
 
 func TestRenderFullRun(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, "bad.test")
 	badZone(t, f.dns)
 	r := run(t, f.start().options("bad.test", f.pki))
@@ -130,6 +134,7 @@ func TestRenderFullRun(t *testing.T) {
 }
 
 func TestMDEscape(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"a | b":                `a \| b`,
 		"retry < refresh":      "retry &lt; refresh",

@@ -12,6 +12,7 @@ import (
 // renders both as the terminal report and the Markdown handover checklist. With
 // MEMBERSYNC_DOCTOR_REPORTS=DIR the four reports are written there to be read.
 func TestReportsOfGoodAndBadSetups(t *testing.T) {
+	t.Parallel()
 	good := goodFixture(t)
 	goodReport := run(t, goodOptions(good.start(), good.pki))
 

@@ -35,6 +35,7 @@ func fakeKey(t *testing.T, kind, mode string) string {
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestEnvKeysAgainstPublicURL(t *testing.T) {
+	t.Parallel()
 	live := fakeKey(t, "sk", "live")
 	rlive := fakeKey(t, "rk", "live")
 	test := fakeKey(t, "sk", "test")
@@ -81,6 +82,7 @@ func TestEnvKeysAgainstPublicURL(t *testing.T) {
 }
 
 func TestConfigCheckFindingsAreIncluded(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	o := f.start().options("cfg.test", f.pki)
 	o.ConfigCheck = func() []Finding {
@@ -95,6 +97,7 @@ func TestConfigCheckFindingsAreIncluded(t *testing.T) {
 }
 
 func TestScanLine(t *testing.T) {
+	t.Parallel()
 	rules := secretRules()
 	live := fakeKey(t, "sk", "live")
 	for _, tc := range []struct {
@@ -131,6 +134,7 @@ func TestScanLine(t *testing.T) {
 }
 
 func TestMasking(t *testing.T) {
+	t.Parallel()
 	live := fakeKey(t, "sk", "live")
 	h := secretHit{Rule: secretRules()[0], Secret: live, Path: "a.env", Line: 3}
 	if got, want := h.masked(), live[:10]+"…"; got != want {
@@ -145,6 +149,7 @@ func TestMasking(t *testing.T) {
 }
 
 func TestEntropy(t *testing.T) {
+	t.Parallel()
 	if got := entropy("aaaa"); got != 0 {
 		t.Errorf("entropy(aaaa) = %v, want 0", got)
 	}
@@ -177,6 +182,7 @@ func writeFile(t *testing.T, dir, name, content string) {
 }
 
 func TestRepoHistoryFindsDeletedKey(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git is not installed")
 	}
@@ -229,6 +235,7 @@ func TestRepoHistoryFindsDeletedKey(t *testing.T) {
 }
 
 func TestRepoWorkingTreeWithoutGit(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, dir, "deploy/app.yaml", "kit_api_key: kit_"+strings.ToLower(randomToken(t, 32))+"\ncircle_token: "+randomToken(t, 28)+"\n")
 	writeFile(t, dir, "test/fixtures.go", `var k = "`+fakeKey(t, "sk", "test")+`"`+"\n")
@@ -253,6 +260,7 @@ func TestRepoWorkingTreeWithoutGit(t *testing.T) {
 }
 
 func TestRepoOnlyTestKeysWarn(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, dir, "seed.sh", "export STRIPE_SECRET_KEY="+fakeKey(t, "sk", "test")+"\n")
 	f := newFixture(t)
@@ -263,6 +271,7 @@ func TestRepoOnlyTestKeysWarn(t *testing.T) {
 }
 
 func TestHunkStart(t *testing.T) {
+	t.Parallel()
 	for h, want := range map[string]int{"@@ -0,0 +1,3 @@": 1, "@@ -10 +12 @@ func x()": 12, "@@ bogus": 0} {
 		if got := hunkStart(h); got != want {
 			t.Errorf("hunkStart(%q) = %d, want %d", h, got, want)

@@ -19,6 +19,7 @@ func tlsFixture(t *testing.T, cert func(p *pki) *tls.Certificate) *fixture {
 }
 
 func TestTLSGoodChainExpiryVersionsHSTS(t *testing.T) {
+	t.Parallel()
 	f := goodFixture(t)
 	r := run(t, goodOptions(f.start(), f.pki))
 	for _, h := range []string{"good.test", "www.good.test"} {
@@ -33,6 +34,7 @@ func TestTLSGoodChainExpiryVersionsHSTS(t *testing.T) {
 }
 
 func TestTLSExpiredLeafFails(t *testing.T) {
+	t.Parallel()
 	f := tlsFixture(t, func(p *pki) *tls.Certificate { return p.inter.leaf(t, testNow.Add(-24*time.Hour), "tls.test") })
 	r := run(t, f.start().options("tls.test", f.pki))
 	chain := wantStatus(t, r, GroupTLS, "certificate chain (tls.test)", StatusFail)
@@ -46,6 +48,7 @@ func TestTLSExpiredLeafFails(t *testing.T) {
 }
 
 func TestTLSExpiringIntermediateFails(t *testing.T) {
+	t.Parallel()
 	f := tlsFixture(t, func(p *pki) *tls.Certificate {
 		inter := p.root.intermediate(t, "Let's Encrypt", "Short R9", testNow.AddDate(0, 0, 5))
 		return inter.leaf(t, testNow.AddDate(0, 0, 60), "tls.test")
@@ -59,12 +62,14 @@ func TestTLSExpiringIntermediateFails(t *testing.T) {
 }
 
 func TestTLSLeafExpiringWithinAMonthWarns(t *testing.T) {
+	t.Parallel()
 	f := tlsFixture(t, func(p *pki) *tls.Certificate { return p.inter.leaf(t, testNow.AddDate(0, 0, 20), "tls.test") })
 	r := run(t, f.start().options("tls.test", f.pki))
 	wantStatus(t, r, GroupTLS, "certificate expiry (tls.test)", StatusWarn)
 }
 
 func TestTLSWrongHostFails(t *testing.T) {
+	t.Parallel()
 	f := tlsFixture(t, func(p *pki) *tls.Certificate { return p.inter.leaf(t, testNow.AddDate(0, 0, 90), "other.test") })
 	r := run(t, f.start().options("tls.test", f.pki))
 	got := wantStatus(t, r, GroupTLS, "certificate chain (tls.test)", StatusFail)
@@ -76,6 +81,7 @@ func TestTLSWrongHostFails(t *testing.T) {
 }
 
 func TestTLSUntrustedRootFails(t *testing.T) {
+	t.Parallel()
 	f := tlsFixture(t, func(*pki) *tls.Certificate {
 		other := newRoot(t, "Someone Else").intermediate(t, "Let's Encrypt", "Fake R3", testNow.AddDate(1, 0, 0))
 		return other.leaf(t, testNow.AddDate(0, 0, 90), "tls.test")
@@ -85,6 +91,7 @@ func TestTLSUntrustedRootFails(t *testing.T) {
 }
 
 func TestTLS10AcceptedWarns(t *testing.T) {
+	t.Parallel()
 	f := tlsFixture(t, nil)
 	f.minTLS = tls.VersionTLS10
 	r := run(t, f.start().options("tls.test", f.pki))
@@ -95,6 +102,7 @@ func TestTLS10AcceptedWarns(t *testing.T) {
 }
 
 func TestTLSNoListenerFails(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	goodZone(t, f.dns, "down.test")
 	r := run(t, f.start().options("down.test", f.pki))
@@ -103,6 +111,7 @@ func TestTLSNoListenerFails(t *testing.T) {
 }
 
 func TestHSTS(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		header string
 		want   Status

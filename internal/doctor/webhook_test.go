@@ -11,6 +11,7 @@ import (
 var responseTime = regexp.MustCompile(`→ HTTP \d{3} in [0-9.]+(µs|ms|s)$`)
 
 func TestWebhookProbe(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		status int
@@ -25,6 +26,7 @@ func TestWebhookProbe(t *testing.T) {
 		{"forbidden", 403, StatusWarn},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := newFixture(t, "hook.test")
 			f.dns.add(t, "hook.test. 300 IN A 127.0.0.1")
 			var gotSig, gotBody string
@@ -56,6 +58,7 @@ func TestWebhookProbe(t *testing.T) {
 }
 
 func TestWebhookPlainHTTPAndUnreachableFail(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, "hook.test")
 	f.dns.add(t, "hook.test. 300 IN A 127.0.0.1")
 	f.routes["http://hook.test/webhooks/stripe"] = respond(400, "")
@@ -76,6 +79,7 @@ func TestWebhookPlainHTTPAndUnreachableFail(t *testing.T) {
 }
 
 func TestIsLocalHost(t *testing.T) {
+	t.Parallel()
 	for h, want := range map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true, "10.1.2.3": true, "app.localhost": true,
 		"example.com": false, "203.0.113.9": false, "good.test": false} {
 		if got := isLocalHost(h); got != want {

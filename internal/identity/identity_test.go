@@ -3,6 +3,7 @@ package identity
 import "testing"
 
 func TestNormalizeEmail(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"  Ada@Example.COM ", "ada@example.com"},
 		{"a.b+vip@example.com", "a.b+vip@example.com"}, // dots and +tags are kept
@@ -22,6 +23,7 @@ func TestNormalizeEmail(t *testing.T) {
 }
 
 func TestHash(t *testing.T) {
+	t.Parallel()
 	k1, k2 := []byte("key-one"), []byte("key-two")
 	a := Hash(k1, "Ada@Example.com")
 	if a != Hash(k1, " ada@example.com") {

@@ -15,8 +15,10 @@ import (
 )
 
 func TestLoadAndWriteText(t *testing.T) {
+	t.Parallel()
 	for _, dialect := range storetest.Dialects() {
 		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
 			ctx := context.Background()
 			st := storetest.Open(t, dialect)
 			t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -92,6 +92,7 @@ func mutationsOf(f *providertest.Faults, endpoint string) int {
 }
 
 func TestUpsertSubscriberTwice(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{})
 	ctx := context.Background()
 
@@ -128,6 +129,7 @@ func TestUpsertSubscriberTwice(t *testing.T) {
 }
 
 func TestFindSubscriber(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{})
 	ctx := context.Background()
 	e.fake.CreateSubscriber("gone@example.com", "Gone")
@@ -145,6 +147,7 @@ func TestFindSubscriber(t *testing.T) {
 }
 
 func TestUpdateSubscriberEmail(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{})
 	ctx := context.Background()
 	a := e.fake.CreateSubscriber("old@example.com", "")
@@ -164,6 +167,7 @@ func TestUpdateSubscriberEmail(t *testing.T) {
 }
 
 func TestTagSubscriberTwice(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{})
 	ctx := context.Background()
 	tag := e.fake.CreateTag("member")
@@ -193,6 +197,7 @@ func TestTagSubscriberTwice(t *testing.T) {
 }
 
 func TestTagUnknownSubscriber(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{})
 	tag := e.fake.CreateTag("member")
 	_, err := e.kit.TagSubscriber(context.Background(), tag, "ghost@example.com")
@@ -203,6 +208,7 @@ func TestTagUnknownSubscriber(t *testing.T) {
 }
 
 func TestUntagTwice(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{})
 	ctx := context.Background()
 	tag := e.fake.CreateTag("member")
@@ -229,6 +235,7 @@ func TestUntagTwice(t *testing.T) {
 }
 
 func TestAddToSequenceTwice(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{})
 	ctx := context.Background()
 	seq := e.fake.CreateSequence("onboarding", true)
@@ -249,6 +256,7 @@ func TestAddToSequenceTwice(t *testing.T) {
 }
 
 func TestAddToInactiveSequence(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{})
 	seq := e.fake.CreateSequence("paused", false)
 	e.fake.CreateSubscriber("ed@example.com", "")
@@ -264,6 +272,7 @@ func TestAddToInactiveSequence(t *testing.T) {
 }
 
 func TestBadKeyIsConfig(t *testing.T) {
+	t.Parallel()
 	const key = "wrong-secret-key-123"
 	e := setup(t, kittest.Options{}, Config{APIKey: key})
 	_, _, err := e.kit.UpsertSubscriber(context.Background(), "fi@example.com", "")
@@ -280,6 +289,7 @@ func TestBadKeyIsConfig(t *testing.T) {
 }
 
 func TestKitRateLimit(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{MaxRetries: -1})
 	ctx := context.Background()
 
@@ -304,6 +314,7 @@ func TestKitRateLimit(t *testing.T) {
 }
 
 func TestRateLimitRespectsMaxWait(t *testing.T) {
+	t.Parallel()
 	// Backoff(1) is at least 100 ms, longer than MaxWait: the 429 comes back at once, so that the
 	// job snoozes instead of holding a worker.
 	e := setup(t, kittest.Options{}, Config{MaxRetries: 2, MaxWait: 50 * time.Millisecond})
@@ -316,6 +327,7 @@ func TestRateLimitRespectsMaxWait(t *testing.T) {
 }
 
 func TestThrottleKeepsBurstUnderKitLimit(t *testing.T) {
+	t.Parallel()
 	// The default bucket lets through its burst at once and then one request per 600 ms. A MaxWait
 	// of 1 ns turns every wait into an immediate local RateLimited failure, so that the requests
 	// reaching the fake measure the bucket. The bound allows for refill during however long the
@@ -361,6 +373,7 @@ func TestThrottleKeepsBurstUnderKitLimit(t *testing.T) {
 }
 
 func TestBurst(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ rpm, want int }{{100, 10}, {60, 6}, {115, 5}, {120, 1}, {600_000, 1}, {5, 1}} {
 		if got := burst(tc.rpm); got != tc.want {
 			t.Errorf("burst(%d) = %d, want %d", tc.rpm, got, tc.want)
@@ -369,6 +382,7 @@ func TestBurst(t *testing.T) {
 }
 
 func TestRetriesTransientFailure(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{MaxRetries: 2})
 	e.fake.Faults.FailNext(2, providertest.Fault{Status: 503})
 
@@ -389,6 +403,7 @@ func TestRetriesTransientFailure(t *testing.T) {
 }
 
 func TestTransientFailureExhaustsRetries(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{MaxRetries: 1})
 	e.fake.Faults.FailNext(2, providertest.Fault{Status: 500})
 	_, err := e.kit.Tags(context.Background())
@@ -399,6 +414,7 @@ func TestTransientFailureExhaustsRetries(t *testing.T) {
 }
 
 func TestTagSubscribersPagination(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{})
 	tag := e.fake.CreateTag("member")
 	want := map[int64]bool{}
@@ -453,6 +469,7 @@ func TestTagSubscribersPagination(t *testing.T) {
 }
 
 func TestTagsAllPages(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{})
 	for i := range 1200 {
 		e.fake.CreateTag(fmt.Sprintf("tag %d", i))
@@ -470,6 +487,7 @@ func TestTagsAllPages(t *testing.T) {
 }
 
 func TestObserverSeesEveryCallWithoutEmails(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{})
 	ctx := context.Background()
 	tag := e.fake.CreateTag("member")
@@ -532,6 +550,7 @@ func TestObserverSeesEveryCallWithoutEmails(t *testing.T) {
 }
 
 func TestTransportErrorHidesEmail(t *testing.T) {
+	t.Parallel()
 	dead := httptest.NewServer(http.NotFoundHandler())
 	base := dead.URL
 	dead.Close()
@@ -547,6 +566,7 @@ func TestTransportErrorHidesEmail(t *testing.T) {
 }
 
 func TestRedirectIsNotFollowed(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{})
 	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, e.fake.URL+r.URL.Path, http.StatusTemporaryRedirect)
@@ -562,6 +582,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 }
 
 func TestEmptyEmailIsRefusedLocally(t *testing.T) {
+	t.Parallel()
 	e := setup(t, kittest.Options{}, Config{})
 	_, err := e.kit.TagSubscriber(context.Background(), 1, "  ")
 	wantKind(t, err, provider.Permanent, 0)

@@ -17,6 +17,7 @@ func sender(s *mailtest.Server) *mail.Sender {
 }
 
 func TestSendOverSTARTTLS(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.New(t, mailtest.Options{})
 	err := sender(srv).Send(context.Background(), mail.Message{To: []string{"ada@example.com"},
 		Subject: "Your membership page ✓", Text: "Here it is:\nhttps://members.example.com/status/abc"})
@@ -43,6 +44,7 @@ func TestSendOverSTARTTLS(t *testing.T) {
 }
 
 func TestSendRefuses(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		opts mailtest.Options
@@ -55,6 +57,7 @@ func TestSendRefuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			srv := mailtest.New(t, c.opts)
 			err := sender(srv).Send(context.Background(), c.msg)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -68,6 +71,7 @@ func TestSendRefuses(t *testing.T) {
 }
 
 func TestSendTimesOutOnAStalledServer(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.New(t, mailtest.Options{Stall: true})
 	s := sender(srv)
 	s.Timeout = 200 * time.Millisecond
@@ -78,6 +82,7 @@ func TestSendTimesOutOnAStalledServer(t *testing.T) {
 }
 
 func TestSubjectCannotInjectHeaders(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.New(t, mailtest.Options{})
 	err := sender(srv).Send(context.Background(), mail.Message{To: []string{"a@example.com"}, Subject: "hi\r\nBcc: x@evil.test"})
 	if err != nil {

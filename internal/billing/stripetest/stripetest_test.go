@@ -63,6 +63,7 @@ func scenario(srv *stripetest.Server) {
 // TestEventsUnmarshalIntoStripeGo checks every recorded event against stripe-go: the envelope, the
 // API version check of webhook.ConstructEvent, and data.object decoded into its stripe-go type.
 func TestEventsUnmarshalIntoStripeGo(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t, stripetest.Options{})
 	scenario(srv)
 	events := srv.Events()
@@ -162,6 +163,7 @@ func TestEventsUnmarshalIntoStripeGo(t *testing.T) {
 }
 
 func TestPreviousAttributes(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t, stripetest.Options{})
 	c := srv.CreateCustomer("old@example.com", "Ann")
 	srv.ChangeEmail(c, "new@example.com")
@@ -220,6 +222,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestDeliver(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t, stripetest.Options{WebhookSecret: "whsec_test_secret"})
 	scenario(srv)
 	events := srv.Events()[:12]
@@ -322,6 +325,7 @@ func errorOf(m map[string]any) map[string]any {
 }
 
 func TestAuthAndErrors(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t, stripetest.Options{SecretKey: "sk_test_good", RestrictedKeys: map[string][]string{"rk_test_cust": {"rak_customer_read"}}})
 	c := srv.CreateCustomer("ann@example.com", "Ann")
 
@@ -385,6 +389,7 @@ func TestAuthAndErrors(t *testing.T) {
 }
 
 func TestListEvents(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t, stripetest.Options{})
 	scenario(srv)
 	all := srv.Events()
@@ -437,6 +442,7 @@ func itoa(n int64) string {
 }
 
 func TestClock(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t, stripetest.Options{})
 	if !srv.Now().Equal(start) {
 		t.Fatalf("Now = %v, want %v", srv.Now(), start)
@@ -455,6 +461,7 @@ func TestClock(t *testing.T) {
 // TestPendingWebhooks follows Stripe's pending_webhooks through deliveries: an event is pending at its
 // one endpoint until a delivery of it is answered 2xx, and delivery_success filters the list on it.
 func TestPendingWebhooks(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t, stripetest.Options{})
 	scenario(srv)
 	all := srv.Events()

@@ -89,6 +89,7 @@ func records(t *testing.T, a answer) []map[string]any {
 }
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	s := start(t, circletest.Options{Token: "s3cret"})
 	tests := []struct {
 		auth string
@@ -117,6 +118,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestSearchMatchesNormalizedEmail(t *testing.T) {
+	t.Parallel()
 	s := start(t, circletest.Options{})
 	m := s.CreateMemberDirect(" Ana.B+x@Example.COM", "Ana B")
 	a := call(t, s, "GET", "/community_members/search?email=ana.b%2Bx%40example.com", nil)
@@ -130,6 +132,7 @@ func TestSearchMatchesNormalizedEmail(t *testing.T) {
 }
 
 func TestCreateMember(t *testing.T) {
+	t.Parallel()
 	s := start(t, circletest.Options{BlockedDomains: []string{"spam.test"}})
 	a := call(t, s, "POST", "/community_members", map[string]any{"email": "New@Example.com", "name": "New Person"})
 	if a.status != 201 {
@@ -161,6 +164,7 @@ func TestCreateMember(t *testing.T) {
 }
 
 func TestCreateMemberLimit(t *testing.T) {
+	t.Parallel()
 	s := start(t, circletest.Options{MemberLimit: 1})
 	s.CreateMemberDirect("one@example.com", "")
 	a := call(t, s, "POST", "/community_members", map[string]any{"email": "two@example.com"})
@@ -170,6 +174,7 @@ func TestCreateMemberLimit(t *testing.T) {
 }
 
 func TestDuplicatePolicies(t *testing.T) {
+	t.Parallel()
 	t.Run("create", func(t *testing.T) {
 		s := start(t, circletest.Options{OnDuplicateCreate: circletest.DuplicateCreate})
 		for range 2 {
@@ -193,6 +198,7 @@ func TestDuplicatePolicies(t *testing.T) {
 }
 
 func TestMemberReadUpdateDelete(t *testing.T) {
+	t.Parallel()
 	s := start(t, circletest.Options{})
 	m := s.CreateMemberDirect("pat@example.com", "Pat")
 	g := s.AddAccessGroup("Pro")
@@ -225,6 +231,7 @@ func TestMemberReadUpdateDelete(t *testing.T) {
 }
 
 func TestListMembersByStatus(t *testing.T) {
+	t.Parallel()
 	s := start(t, circletest.Options{})
 	s.CreateMemberDirect("a@example.com", "")
 	s.CreateMemberDirect("b@example.com", "")
@@ -242,6 +249,7 @@ func TestListMembersByStatus(t *testing.T) {
 }
 
 func TestAccessGroupMembership(t *testing.T) {
+	t.Parallel()
 	s := start(t, circletest.Options{})
 	g := s.AddAccessGroup("Pro")
 	m := s.CreateMemberDirect("kim@example.com", "Kim")
@@ -290,6 +298,7 @@ func TestAccessGroupMembership(t *testing.T) {
 }
 
 func TestPagination(t *testing.T) {
+	t.Parallel()
 	s := start(t, circletest.Options{})
 	g := s.AddAccessGroup("Big")
 	for i := range 25 {
@@ -332,6 +341,7 @@ func TestPagination(t *testing.T) {
 }
 
 func TestListAccessGroups(t *testing.T) {
+	t.Parallel()
 	s := start(t, circletest.Options{})
 	pro := s.AddAccessGroup("Pro members")
 	basic := s.AddAccessGroup("Basic")
@@ -361,6 +371,7 @@ func TestListAccessGroups(t *testing.T) {
 }
 
 func TestFaultsWrapRoutes(t *testing.T) {
+	t.Parallel()
 	s := start(t, circletest.Options{})
 	s.Faults.FailNext(1, providertest.Fault{Status: 503})
 	if a := call(t, s, "GET", "/community_members/search?email=a%40b.c", nil); a.status != 503 {
@@ -380,6 +391,7 @@ func TestFaultsWrapRoutes(t *testing.T) {
 }
 
 func TestRequestsThisMonth(t *testing.T) {
+	t.Parallel()
 	clk := providertest.NewClock(time.Date(2026, 1, 31, 23, 0, 0, 0, time.UTC))
 	s := start(t, circletest.Options{Now: clk.Now})
 	call(t, s, "GET", "/access_groups", nil)
@@ -399,6 +411,7 @@ func TestRequestsThisMonth(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	clk := providertest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	s := start(t, circletest.Options{Now: clk.Now, RateLimit: 2, RateWindow: time.Minute})
 	for i, want := range []int{200, 200, 429} {
@@ -421,6 +434,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestUnknownRoute(t *testing.T) {
+	t.Parallel()
 	s := start(t, circletest.Options{})
 	a := call(t, s, "GET", "/no/such/route", nil)
 	if a.status != 404 || a.body["success"] != false {
@@ -429,6 +443,7 @@ func TestUnknownRoute(t *testing.T) {
 }
 
 func TestDirectControl(t *testing.T) {
+	t.Parallel()
 	s := start(t, circletest.Options{})
 	g := s.AddAccessGroup("Pro")
 	if err := s.AddToGroupDirect(g, "ghost@example.com"); err == nil {

@@ -59,6 +59,7 @@ func start(t *testing.T, opts Options) (*Server, *providertest.Clock) {
 }
 
 func TestAuthentication(t *testing.T) {
+	t.Parallel()
 	s, _ := start(t, Options{})
 	for _, tc := range []struct {
 		name   string
@@ -84,6 +85,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestRateLimitWindow(t *testing.T) {
+	t.Parallel()
 	s, c := start(t, Options{})
 	for i := range DefaultRateLimit {
 		if a := call(t, s, "GET", "/v4/tags", ""); a.status != 200 {
@@ -111,6 +113,7 @@ func TestRateLimitWindow(t *testing.T) {
 }
 
 func TestRateLimitOff(t *testing.T) {
+	t.Parallel()
 	s, _ := start(t, Options{RateLimit: -1})
 	for i := range DefaultRateLimit + 5 {
 		if a := call(t, s, "GET", "/v4/tags", ""); a.status != 200 {
@@ -120,6 +123,7 @@ func TestRateLimitOff(t *testing.T) {
 }
 
 func TestFaultBodiesHaveKitShape(t *testing.T) {
+	t.Parallel()
 	s, _ := start(t, Options{})
 	s.Faults.FailNext(1, providertest.Fault{Status: 502})
 	s.Faults.FailNext(1, providertest.Fault{Status: 429})
@@ -143,6 +147,7 @@ func TestFaultBodiesHaveKitShape(t *testing.T) {
 }
 
 func TestSubscribers(t *testing.T) {
+	t.Parallel()
 	s, _ := start(t, Options{})
 	a := call(t, s, "POST", "/v4/subscribers", `{"email_address":"Kim@Example.com","first_name":"Kim"}`)
 	if a.status != 201 {
@@ -205,6 +210,7 @@ func TestSubscribers(t *testing.T) {
 }
 
 func TestTagsAndTaggings(t *testing.T) {
+	t.Parallel()
 	s, _ := start(t, Options{})
 	if a := call(t, s, "POST", "/v4/tags", `{"name":"member"}`); a.status != 201 {
 		t.Fatalf("create tag: %d", a.status)
@@ -263,6 +269,7 @@ func TestTagsAndTaggings(t *testing.T) {
 }
 
 func TestCursorPagination(t *testing.T) {
+	t.Parallel()
 	s, _ := start(t, Options{})
 	tag := s.CreateTag("member")
 	for _, e := range []string{"a@x.io", "b@x.io", "c@x.io", "d@x.io", "e@x.io"} {
@@ -315,6 +322,7 @@ func TestCursorPagination(t *testing.T) {
 }
 
 func TestSequences(t *testing.T) {
+	t.Parallel()
 	s, _ := start(t, Options{})
 	active := s.CreateSequence("onboarding", true)
 	paused := s.CreateSequence("paused", false)
@@ -348,6 +356,7 @@ func TestSequences(t *testing.T) {
 }
 
 func TestControlAPI(t *testing.T) {
+	t.Parallel()
 	s, _ := start(t, Options{})
 	tag := s.CreateTag("member")
 	if err := s.TagDirect(tag, "Quin@Example.com"); err != nil {
