@@ -47,6 +47,8 @@ type worldOptions struct {
 	dialect string
 	logs    io.Writer // serve's log lines; default discarded (MEMBERSYNC_TEST_LOG=1 shows them)
 	fakes   demo.Options
+	// yaml is appended to the generated config (extra keys such as trusted_proxies).
+	yaml string
 }
 
 func newWorld(t testing.TB, opts worldOptions) *world {
@@ -62,6 +64,7 @@ func newWorld(t testing.TB, opts worldOptions) *world {
 		seqOnboarding: dw.SeqOnboarding, seqRetention: dw.SeqRetention}
 
 	yaml := dw.ConfigYAML("127.0.0.1:0", "http://localhost:0", storetest.URL(t, opts.dialect))
+	yaml += "\n" + opts.yaml
 	env := dw.Env(opts.fakes.Kit.APIKey, "test-signing-key-0123456789abcdef")
 	env[config.EnvMetricsToken] = "metrics-token-for-tests"
 	cfg, err := config.Parse([]byte(yaml), func(k string) string { return env[k] })
@@ -157,7 +160,7 @@ func (w *world) settle() {
 			buf := make([]byte, 1<<22)
 			os.WriteFile(os.Getenv("MEMBERSYNC_TEST_STACKS"), buf[:runtime.Stack(buf, true)], 0o644)
 		}
-		w.t.Fatalf("%v\n%s", err, w.store.DebugJobs(context.Background()))
+		w.t.Fatalf("%v\n%s%s", err, w.store.DebugJobs(context.Background()), w.store.DebugUnsettled(context.Background()))
 	}
 }
 

@@ -63,3 +63,49 @@ func (s *Store) DebugJobs(ctx context.Context) string {
 	}
 	return out
 }
+
+// DebugUnsettled describes each person whose last sync does not cover their triggers, with every
+// sync job of theirs in any state, for test failure messages.
+func (s *Store) DebugUnsettled(ctx context.Context) string {
+	r, err := s.query(ctx, "SELECT id, generation, synced_generation, queued FROM people WHERE synced_generation < generation")
+	if err != nil {
+		return err.Error()
+	}
+	type dirty struct {
+		id, gen, synced int64
+		queued          bool
+	}
+	var people []dirty
+	for r.Next() {
+		var d dirty
+		if err := r.Scan(&d.id, &d.gen, &d.synced, &d.queued); err != nil {
+			r.Close()
+			return err.Error()
+		}
+		people = append(people, d)
+	}
+	r.Close()
+	out := ""
+	for _, d := range people {
+		out += fmt.Sprintf("person %d: generation %d, synced %d, queued %t\n", d.id, d.gen, d.synced, d.queued)
+		jr, err := s.query(ctx, "SELECT id, state, attempt, args, errors FROM river_job WHERE kind = 'sync_person' ORDER BY id")
+		if err != nil {
+			return out + err.Error()
+		}
+		for jr.Next() {
+			var id int64
+			var attempt int
+			var state string
+			var args, errs []byte
+			if err := jr.Scan(&id, &state, &attempt, &args, &errs); err != nil {
+				jr.Close()
+				return out + err.Error()
+			}
+			if strings.Contains(string(args), fmt.Sprintf(`"person_id":%d,`, d.id)) || strings.Contains(string(args), fmt.Sprintf(`"person_id":%d}`, d.id)) {
+				out += fmt.Sprintf("  job %d %s attempt %d args %s errors %.400s\n", id, state, attempt, args, errs)
+			}
+		}
+		jr.Close()
+	}
+	return out
+}
