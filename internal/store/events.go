@@ -127,19 +127,30 @@ func (tx *Tx) PersonForCustomer(ctx context.Context, customerID string) (pid int
 // MarkDirty bumps the person's generation and reports whether a sync must be enqueued: true unless
 // one is already waiting to start. A sync that is running does not count as waiting, so an event
 // arriving mid-sync always causes another sync after it.
+//
+// The first statement bumps the generation unconditionally, which locks the row until this
+// transaction ends, and reads the waiting mark under that lock. A sync starting meanwhile
+// (StartSync clears the mark) either committed before — then this sees no sync waiting and asks
+// for one — or waits for this transaction and reads the new generation. (Matching on the mark in
+// the first statement left a gap on PostgreSQL: when a sync was waiting, nothing was locked, the
+// sync could start before the bump, and the bump then asked for no job: a person dirty forever.)
 func (tx *Tx) MarkDirty(ctx context.Context, personID int64) (needsSync bool, err error) {
 	now := micros(tx.s.now())
-	n, err := tx.exec(ctx, "UPDATE people SET generation = generation + 1, queued = TRUE, updated_at = ? WHERE id = ? AND queued = FALSE", now, personID)
+	var waiting bool
+	err = tx.queryRow(ctx, "UPDATE people SET generation = generation + 1, updated_at = ? WHERE id = ? RETURNING queued", now, personID).Scan(&waiting)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("marking person dirty: %w", err)
 	}
-	if n == 1 {
-		return true, nil
+	if waiting {
+		return false, nil
 	}
-	if _, err := tx.exec(ctx, "UPDATE people SET generation = generation + 1, updated_at = ? WHERE id = ?", now, personID); err != nil {
+	if _, err := tx.exec(ctx, "UPDATE people SET queued = TRUE WHERE id = ?", personID); err != nil {
 		return false, fmt.Errorf("marking person dirty: %w", err)
 	}
-	return false, nil
+	return true, nil
 }
 
 // Event returns one stored event.
