@@ -91,37 +91,36 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 	pages := status.New(status.Deps{Store: st, Billing: a.billing, Config: cfg, Log: log.With("component", "status"),
 		Now: opts.app.now, Resync: a.resync.Person, ClientAddr: clients.Addr, Mailer: opts.customerMailer(cfg)})
-	var srv *web.Server
-	notReady := func() (error, time.Time) { return srv.LastNotReady() }
-	srv = &web.Server{
+	readiness := &web.Readiness{Log: log, Check: func(ctx context.Context) error {
+		if err := st.Ping(ctx); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		applied, known, err := st.SchemaVersion(ctx)
+		if err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		if applied < known {
+			return fmt.Errorf("database schema is at version %d, this binary needs %d: run membersync migrate", applied, known)
+		}
+		// A full disk or a read-only database still answers a ping and a read.
+		if err := st.WriteProbe(ctx); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		if !queueRunning.Load() {
+			return errors.New("job queue is not running")
+		}
+		return nil
+	}}
+	srv := &web.Server{
 		Inbox:        in,
 		Verifier:     &inbox.Verifier{Secrets: cfg.Secrets.StripeWebhookSecrets},
 		Livemode:     cfg.Secrets.Livemode(),
 		Log:          log,
 		Metrics:      m,
 		MetricsToken: metricsToken,
-		Mounts:       []web.Mounter{pages, newAdmin(a, cfg, log, clients, notReady)},
+		Mounts:       []web.Mounter{pages, newAdmin(a, cfg, log, clients, readiness.LastNotReady)},
 		Refusals:     a.refusals,
-		Ready: func(ctx context.Context) error {
-			if err := st.Ping(ctx); err != nil {
-				return fmt.Errorf("database: %w", err)
-			}
-			applied, known, err := st.SchemaVersion(ctx)
-			if err != nil {
-				return fmt.Errorf("database: %w", err)
-			}
-			if applied < known {
-				return fmt.Errorf("database schema is at version %d, this binary needs %d: run membersync migrate", applied, known)
-			}
-			// A full disk or a read-only database still answers a ping and a read.
-			if err := st.WriteProbe(ctx); err != nil {
-				return fmt.Errorf("database: %w", err)
-			}
-			if !queueRunning.Load() {
-				return errors.New("job queue is not running")
-			}
-			return nil
-		},
+		Ready:        readiness,
 	}
 	hs := &http.Server{
 		Handler:           srv.Routes(),

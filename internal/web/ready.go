@@ -37,13 +37,33 @@ type readiness struct {
 	unlogged   int       // failed checks since that line
 }
 
-// LastNotReady returns the error of the last failed readiness check and when it was seen, for the
-// operator (anonymous callers of /readyz only learn the status word); nil and the zero time when no
-// check has failed since the server started. A later successful check does not clear it.
-func (s *Server) LastNotReady() (error, time.Time) {
-	s.readiness.mu.Lock()
-	defer s.readiness.mu.Unlock()
-	return s.readiness.lastErr, s.readiness.lastAt
+// Readiness is the check behind /readyz and what it remembers: the last failure, for the operator
+// (anonymous callers only learn a status word). Build it before the Server that serves it, so that
+// the admin can be given LastNotReady at construction. Its fields are set once.
+type Readiness struct {
+	// Check reports whether the instance can do its work (database, migrations, queue, a write).
+	Check func(ctx context.Context) error
+	Log   *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	state readiness
+}
+
+func (rd *Readiness) now() time.Time {
+	if rd.Now != nil {
+		return rd.Now()
+	}
+	return time.Now()
+}
+
+// LastNotReady returns the error of the last failed readiness check and when it was seen; nil and
+// the zero time when no check has failed since the server started. A later successful check does
+// not clear it.
+func (rd *Readiness) LastNotReady() (error, time.Time) {
+	rd.state.mu.Lock()
+	defer rd.state.mu.Unlock()
+	return rd.state.lastErr, rd.state.lastAt
 }
 
 // readyz is GET /readyz: 200 {"status":"ready"} or 503 {"status":"unavailable"}, and nothing else.
@@ -51,7 +71,7 @@ func (s *Server) LastNotReady() (error, time.Time) {
 // and name.
 func (s *Server) readyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.checkReady(r.Context()); err != nil {
+		if err := s.Ready.check(r.Context()); err != nil {
 			respond.JSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 			return
 		}
@@ -59,13 +79,13 @@ func (s *Server) readyz() http.Handler {
 	})
 }
 
-// checkReady runs Ready, at most one at a time and at most once per readyCache: concurrent callers
+// check runs Check, at most one at a time and at most once per readyCache: concurrent callers
 // share the check under way, later ones its result while it is fresh.
-func (s *Server) checkReady(ctx context.Context) error {
-	if s.Ready == nil {
+func (rd *Readiness) check(ctx context.Context) error {
+	if rd == nil || rd.Check == nil {
 		return nil
 	}
-	rs := &s.readiness
+	rs := &rd.state
 	rs.mu.Lock()
 	if ch := rs.running; ch != nil {
 		rs.mu.Unlock()
@@ -78,7 +98,7 @@ func (s *Server) checkReady(ctx context.Context) error {
 		defer rs.mu.Unlock()
 		return rs.err
 	}
-	if !rs.checked.IsZero() && s.now().Sub(rs.checked) < readyCache {
+	if !rs.checked.IsZero() && rd.now().Sub(rs.checked) < readyCache {
 		defer rs.mu.Unlock()
 		return rs.err
 	}
@@ -90,14 +110,14 @@ func (s *Server) checkReady(ctx context.Context) error {
 	defer func() { // also when Ready panics, so that no caller waits forever
 		rs.mu.Lock()
 		rs.running = nil
-		rs.record(s.Log, s.now(), err)
+		rs.record(rd.Log, rd.now(), err)
 		rs.mu.Unlock()
 		close(ch)
 	}()
 	// The check is shared: one caller hanging up must not fail it for the others.
 	checkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readyTimeout)
 	defer cancel()
-	err = s.Ready(checkCtx)
+	err = rd.Check(checkCtx)
 	return err
 }
 

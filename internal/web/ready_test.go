@@ -63,12 +63,14 @@ func (l *logLines) String() string {
 }
 
 // readyServer serves a web.Server whose Ready is ready, on the clock, logging to logs.
-func readyServer(t *testing.T, ready func(context.Context) error, c *clock, logs *logLines) (*web.Server, string) {
+func readyServer(t *testing.T, ready func(context.Context) error, c *clock, logs *logLines) (*web.Readiness, string) {
 	t.Helper()
-	srv := &web.Server{Log: slog.New(slog.NewJSONHandler(logs, nil)), Ready: ready, Now: c.Now}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	rd := &web.Readiness{Check: ready, Log: log, Now: c.Now}
+	srv := &web.Server{Log: log, Ready: rd, Now: c.Now}
 	ts := httptest.NewServer(srv.Routes())
 	t.Cleanup(ts.Close)
-	return srv, ts.URL
+	return rd, ts.URL
 }
 
 func getReadyz(t *testing.T, url string) (int, string) {

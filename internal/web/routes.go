@@ -3,7 +3,6 @@
 package web
 
 import (
-	"context"
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
@@ -22,9 +21,9 @@ type Server struct {
 	// Livemode is the configured key's mode; events of the other mode are refused.
 	Livemode bool
 	Log      *slog.Logger
-	// Ready reports whether the instance can do its work (database, migrations, queue). Its error
-	// goes to the log and LastNotReady, never to the anonymous caller of /readyz.
-	Ready func(ctx context.Context) error
+	// Ready answers /readyz; its errors go to the log and Ready.LastNotReady, never to the
+	// anonymous caller. nil is always ready.
+	Ready *Readiness
 	Now   func() time.Time
 	// BodyBudget bounds the bytes of webhook bodies in flight across all requests (a body of unknown
 	// length counts as inbox.MaxBody); a delivery over it is answered 503 with Retry-After, unread.
@@ -40,7 +39,6 @@ type Server struct {
 	// Mounts add their routes to the mux: the admin UI and API, the customer status pages.
 	Mounts []Mounter
 
-	readiness readiness
 	// refusalLog bounds the log lines of refused deliveries to one per refusalLogEvery.
 	refusalLog lograte.Limiter
 }
