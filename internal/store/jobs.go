@@ -101,7 +101,8 @@ func (s *Store) DebugUnsettled(ctx context.Context) string {
 				jr.Close()
 				return out + err.Error()
 			}
-			if strings.Contains(string(args), fmt.Sprintf(`"person_id":%d,`, d.id)) || strings.Contains(string(args), fmt.Sprintf(`"person_id":%d}`, d.id)) {
+			compact := strings.ReplaceAll(string(args), " ", "") // PostgreSQL's jsonb puts spaces in
+			if strings.Contains(compact, fmt.Sprintf(`"person_id":%d,`, d.id)) || strings.Contains(compact, fmt.Sprintf(`"person_id":%d}`, d.id)) {
 				out += fmt.Sprintf("  job %d %s attempt %d args %s errors %.400s\n", id, state, attempt, args, errs)
 			}
 		}
