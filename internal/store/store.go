@@ -8,6 +8,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +56,9 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		// WAL lets readers run beside the writer; synchronous=FULL makes a commit durable before the
 		// webhook is acknowledged (group commit amortizes the fsync); one connection because SQLite
 		// allows one writer and River's SQLite driver asks for it.
+		if err := createPrivate(dsn); err != nil {
+			return nil, fmt.Errorf("opening sqlite %s: %w", dsn, err)
+		}
 		q := "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
 		db, err := sql.Open("sqlite", "file:"+dsn+q)
 		if err != nil {
@@ -83,6 +88,28 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		s.pool = pool
 	}
 	return s, nil
+}
+
+// createPrivate creates a new SQLite database file readable by its owner only (0600, whatever the
+// umask): it holds emails, billing snapshots and the journal. SQLite creates the WAL and
+// shared-memory files with the database file's permissions, so they follow. An existing file is
+// left as the operator set it; a path that is not a plain file (":memory:", a URI) is left alone.
+func createPrivate(path string) error {
+	if path == "" || strings.HasPrefix(path, ":") || strings.ContainsAny(path, "?") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil { // O_CREATE's mode is narrowed by the umask, never widened; be explicit
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // Dialect returns SQLite or Postgres.
