@@ -271,6 +271,8 @@ func (w WebhookNotifier) validate(add addFunc) {
 		add("webhook.url", "%q is not an http(s) URL", w.URL)
 	case u.User != nil:
 		add("webhook.url", "must not carry credentials; the body is signed with %s instead", EnvAlertWebhookSecret)
+	case u.Scheme == "http" && !LoopbackHost(u.Hostname()):
+		add("webhook.url", "%q is plain http: alerts would cross the network in clear text; use https (http is allowed only to a loopback host)", w.URL)
 	}
 }
 

@@ -69,6 +69,9 @@ plans:
 		}},
 		{"bad duration", base + "    grace_period: soon\n", []string{`"soon" is not a duration`}},
 		{"kit rate above limit", base + "kit:\n  requests_per_minute: 500\n", []string{"kit.requests_per_minute: 500 is outside 1..120"}},
+		{"provider over plain http to another host", base + "circle:\n  base_url: http://203.0.113.5\n", []string{`circle.base_url: "http://203.0.113.5" is plain http`}},
+		{"stripe over plain http by name", base + "stripe:\n  base_url: http://stripe-proxy.internal\n", []string{"stripe.base_url", "plain http"}},
+		{"alerts over plain http", base + "alerts:\n  webhook: {url: \"http://ops.example.com/hook\"}\n", []string{"webhook.url", "plain http"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,6 +146,18 @@ func TestDurationString(t *testing.T) {
 		}
 		if got := Duration(d).String(); got != want {
 			t.Errorf("%s: got %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestPlainHTTPOnlyToLoopback: the fakes and a local proxy may be plain http; nothing else that is
+// sent credentials may.
+func TestPlainHTTPOnlyToLoopback(t *testing.T) {
+	for _, host := range []string{"127.0.0.1:9000", "localhost:9000", "[::1]:9000", "127.5.6.7"} {
+		yaml := "plans:\n  - id: pro\n    stripe: {prices: [price_1]}\n    circle: {access_groups: [1]}\n" +
+			"stripe:\n  base_url: http://" + host + "\ncircle:\n  base_url: http://" + host + "\nkit:\n  base_url: http://" + host + "\n"
+		if _, err := Parse([]byte(yaml), env(nil)); err != nil && strings.Contains(err.Error(), "plain http") {
+			t.Errorf("http://%s refused: %v", host, err)
 		}
 	}
 }

@@ -269,15 +269,38 @@ func (p *Problems) checkURL(key, v string, allowPath bool) {
 	}
 }
 
+// checkSecureURL is checkURL for a URL membersync sends credentials to: it must be https, except
+// to a loopback host (the fakes, a local proxy), where plain http cannot leave the machine.
+func (p *Problems) checkSecureURL(key, v string) {
+	before := len(*p)
+	p.checkURL(key, v, true)
+	if len(*p) > before {
+		return
+	}
+	if u, _ := url.Parse(v); u.Scheme == "http" && !LoopbackHost(u.Hostname()) {
+		p.add("%s: %q is plain http: the credentials it is sent would cross the network in clear text; use https (http is allowed only to a loopback host such as 127.0.0.1)", key, v)
+	}
+}
+
+// LoopbackHost reports whether host (a name or an address, without a port) is this machine:
+// localhost, 127.0.0.0/8 or ::1.
+func LoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // validateAddresses checks where membersync listens and the URLs it calls or shows.
 func (c *Config) validateAddresses(p *Problems) {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		p.add("listen: %q is not host:port (for example \":8080\" or \"127.0.0.1:8080\")", c.Listen)
 	}
 	p.checkURL("public_url", c.PublicURL, true)
-	p.checkURL("stripe.base_url", c.Stripe.BaseURL, true)
-	p.checkURL("circle.base_url", c.Circle.BaseURL, true)
-	p.checkURL("kit.base_url", c.Kit.BaseURL, true)
+	p.checkSecureURL("stripe.base_url", c.Stripe.BaseURL)
+	p.checkSecureURL("circle.base_url", c.Circle.BaseURL)
+	p.checkSecureURL("kit.base_url", c.Kit.BaseURL)
 	if c.Circle.CommunityURL != "" {
 		p.checkURL("circle.community_url", c.Circle.CommunityURL, true)
 	}
