@@ -53,7 +53,7 @@ func cmdAlertsTest(ctx context.Context, e env, args []string) error {
 	if probs := cfg.Alerts.RequireSecrets(cfg.Secrets.Alerts); len(probs) > 0 {
 		return probs
 	}
-	notifiers := alert.NewNotifiers(cfg.Alerts, cfg.Secrets.Alerts)
+	notifiers := alert.NewNotifiers(cfg.Alerts, cfg.Secrets.Alerts, cfg.EgressPolicies()[config.EgressAlerts])
 	if len(notifiers) == 0 {
 		return fmt.Errorf("no notifier is configured: set alerts.slack.enabled (with %s), alerts.webhook.url (with %s) or alerts.email.host in the config",
 			config.EnvSlackWebhookURL, config.EnvAlertWebhookSecret)

@@ -16,6 +16,7 @@ import (
 	"github.com/membersync/membersync/internal/converge"
 	"github.com/membersync/membersync/internal/doctor"
 	"github.com/membersync/membersync/internal/drift"
+	"github.com/membersync/membersync/internal/egress"
 	"github.com/membersync/membersync/internal/kit"
 	"github.com/membersync/membersync/internal/metrics"
 	"github.com/membersync/membersync/internal/provider"
@@ -33,6 +34,8 @@ type app struct {
 	circle  *circle.Client
 	kit     *kit.Client
 	queue   *queue.Queue
+	// egress is the outbound allowlist of each component (config.EgressPolicies).
+	egress map[string]*egress.Policy
 	// resync triggers syncs on request (the resync command, the admin UI, the status pages).
 	resync converge.Resyncer
 	// metrics (serve only) counts provider calls, syncs and webhooks.
@@ -63,22 +66,25 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, opts appO
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, store: st}
+	a := &app{cfg: cfg, log: log, store: st, egress: cfg.EgressPolicies()}
 	var observer provider.Observer
 	if opts.serve {
 		a.metrics = metrics.New(st, alert.FiringCount(st, log.With("component", "alerts")), log)
 		observer = a.metrics.Call
 	}
-	a.billing = billing.NewReader(billing.Config{SecretKey: cfg.Secrets.StripeSecretKey, BaseURL: cfg.Stripe.BaseURL, Observer: observer})
+	a.billing = billing.NewReader(billing.Config{SecretKey: cfg.Secrets.StripeSecretKey, BaseURL: cfg.Stripe.BaseURL, Observer: observer,
+		HTTPClient: a.egress[config.EgressStripe].Client(billing.DefaultTimeout)})
 	a.circle = circle.New(circle.Config{BaseURL: cfg.Circle.BaseURL, Token: cfg.Secrets.CircleAPIToken,
-		RequestsPerMinute: cfg.Circle.RequestsPerMinute, Observer: observer})
+		RequestsPerMinute: cfg.Circle.RequestsPerMinute, Observer: observer,
+		HTTPClient: a.egress[config.EgressCircle].Client(circle.DefaultTimeout)})
 	a.kit = kit.New(kit.Config{BaseURL: cfg.Kit.BaseURL, APIKey: cfg.Secrets.KitAPIKey,
-		RequestsPerMinute: cfg.Kit.RequestsPerMinute, Observer: observer})
+		RequestsPerMinute: cfg.Kit.RequestsPerMinute, Observer: observer,
+		HTTPClient: a.egress[config.EgressKit].Client(kit.DefaultTimeout)})
 	qopts := queue.Options{Logger: log.With("component", "queue"), RetryBase: opts.retryBase}
 	if opts.serve {
 		a.refusals = &alert.Refusals{Store: st}
 		a.alerts = &alert.Evaluator{Store: st, Config: cfg.Alerts, PublicURL: cfg.PublicURL,
-			Notifiers: alert.NewNotifiers(cfg.Alerts, cfg.Secrets.Alerts), Refusals: a.refusals,
+			Notifiers: alert.NewNotifiers(cfg.Alerts, cfg.Secrets.Alerts, a.egress[config.EgressAlerts]), Refusals: a.refusals,
 			Stripe: a.billing,
 			LatestStripeEvent: func(ctx context.Context) (time.Time, bool, error) {
 				ev, ok, err := a.billing.LatestEvent(ctx)
@@ -120,7 +126,7 @@ func (a *app) workers(opts appOptions) func(q *queue.Queue, w *river.Workers) {
 		river.AddWorker(w, &drift.Worker{Sweeper: sweeper, AlertThreshold: cfg.Reconcile.AlertThreshold,
 			Options: drift.Options{MonthlyQuota: cfg.Circle.MonthlyQuota, MaxQuotaShare: cfg.Reconcile.MaxQuotaShare}})
 		if cfg.Doctor.Domain != "" {
-			river.AddWorker(w, &doctor.Worker{Config: cfg, Store: st, Notifiers: alert.NewNotifiers(cfg.Alerts, cfg.Secrets.Alerts),
+			river.AddWorker(w, &doctor.Worker{Config: cfg, Store: st, Notifiers: alert.NewNotifiers(cfg.Alerts, cfg.Secrets.Alerts, a.egress[config.EgressAlerts]),
 				Log: log.With("component", "doctor")})
 		}
 	}

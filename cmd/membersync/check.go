@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/membersync/membersync/internal/billing"
 	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/egress"
 	"github.com/membersync/membersync/internal/provider"
+	"github.com/membersync/membersync/internal/store"
 )
 
 // connCheck is one provider's verdict.
@@ -92,13 +97,40 @@ func checkConnections(ctx context.Context, a *app) []connCheck {
 	return append(out, kit)
 }
 
-// explain words err for the check's output (provider.Explain, without the call's name).
+// explain words err for the check's output (provider.Explain, without the call's name), with the
+// cause of a call that got no answer: check's own calls carry no email, so the cause is safe to show.
 func explain(err error) string {
 	_, msg := provider.Explain(err)
+	if c := transportCause(err); c != "" {
+		msg += ": " + c
+	}
 	return msg
 }
 
+// transportCause names why a call got no answer (the name did not resolve, the connection was
+// refused, it timed out), or "" for a call that was answered or refused by the allowlist.
+func transportCause(err error) string {
+	var (
+		dnsErr *net.DNSError
+		opErr  *net.OpError
+	)
+	switch {
+	case provider.KindOf(err) != provider.Transient:
+		return ""
+	case errors.As(err, &dnsErr):
+		return "cannot resolve " + dnsErr.Name
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return "no answer in time"
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return "cannot connect: " + opErr.Err.Error()
+	}
+	return ""
+}
+
 func fixFor(name string, err error) string {
+	if re := egress.Refused(err); re != nil {
+		return "the outbound allowlist refused it: change " + re.Key + " (README: outbound connections)"
+	}
 	switch provider.KindOf(err) {
 	case provider.Config:
 		return map[string]string{
@@ -114,7 +146,13 @@ func fixFor(name string, err error) string {
 
 func cmdCheck(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "check [flags]",
-		"Validate the config and the secrets, then reach each provider once and check that the access\ngroups and tags the plans name exist. Exit status 1 when something needs fixing.",
+		`Validate the config and the secrets, then reach each provider once and check that the access
+groups and tags the plans name exist. Each secret is listed by its keyed fingerprint (never by its
+value), so that two machines sharing MEMBERSYNC_SIGNING_KEY can be compared. Warns about a full
+Stripe secret key (use a restricted one) and about database files others can read, and prints
+the outbound allowlist: the only hosts each component may connect to (README: outbound connections); fails on a
+MEMBERSYNC_SIGNING_KEY shorter than 32 characters and on a Stripe key of the other mode (live or
+test) than the one the database was first served with. Exit status 1 when something needs fixing.`,
 		"  membersync check --config /etc/membersync.yaml")
 	cfgPath := configFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -125,7 +163,9 @@ func cmdCheck(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	fmt.Fprintln(e.stdout, "config      ok   "+configPathOf(e, *cfgPath))
-	if probs := cfg.RequireSecrets(); len(probs) > 0 {
+	probs := cfg.RequireSecrets()
+	failed := len(probs) > 0
+	if failed {
 		fmt.Fprintf(e.stdout, "secrets     FAIL %d problem(s):\n", len(probs))
 		for _, p := range probs {
 			fmt.Fprintln(e.stdout, "              - "+p)
@@ -133,12 +173,32 @@ func cmdCheck(ctx context.Context, e env, args []string) error {
 	} else {
 		fmt.Fprintln(e.stdout, "secrets     ok   every secret serve needs is set")
 	}
+	for _, f := range cfg.Secrets.Fingerprints() {
+		fmt.Fprintf(e.stdout, "              %-32s %s\n", f.Env, f)
+	}
+	if cfg.Secrets.UnrestrictedStripeKey() {
+		fmt.Fprintf(e.stdout, "stripe key  WARN %s is a full secret key (%s…), which can do anything on the account;\n"+
+			"              fix: create a restricted key (%s…) with only these permissions (README: the restricted Stripe key):\n",
+			config.EnvStripeSecretKey, "sk_"+cfg.Secrets.StripeMode()+"_", "rk_"+cfg.Secrets.StripeMode()+"_")
+		for _, p := range billing.Permissions() {
+			if p.Access == "Write" && !cfg.Stripe.BillingPortal {
+				continue // only the billing portal button writes; without it the key reads only
+			}
+			fmt.Fprintf(e.stdout, "                %-18s %-5s %s\n", p.Resource, p.Access, p.Why)
+		}
+	}
+	for _, w := range store.SQLitePermissionWarnings(cfg.DatabaseURL) {
+		fmt.Fprintln(e.stdout, "database    WARN "+w)
+	}
+	printEgress(e, cfg)
 	a, err := newApp(ctx, cfg, newLogger(e.stderr, cfg.LogFormat), appOptions{})
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	failed := len(cfg.RequireSecrets()) > 0
+	if ok := checkStripeMode(ctx, e, a.store, cfg.Secrets); !ok {
+		failed = true
+	}
 	for _, c := range checkConnections(ctx, a) {
 		verdict := "ok  "
 		if !c.OK {
@@ -155,6 +215,53 @@ func cmdCheck(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
+// checkStripeMode prints whether the Stripe key's mode matches the one the database was first
+// served with (check records nothing: serve does), and reports false when it does not.
+func checkStripeMode(ctx context.Context, e env, st *store.Store, secrets config.Secrets) bool {
+	mode := secrets.StripeMode()
+	recorded, ok, err := st.StripeMode(ctx)
+	switch {
+	case err != nil:
+		fmt.Fprintf(e.stdout, "database    FAIL %v\n", err)
+		return false
+	case !ok || mode == "":
+		fmt.Fprintf(e.stdout, "database    ok   %s; no Stripe mode recorded yet (serve records its key's on first start)\n", st.Dialect())
+	case recorded != mode:
+		fmt.Fprintf(e.stdout, "database    FAIL %v\n", stripeModeMismatch(recorded, mode))
+		return false
+	default:
+		fmt.Fprintf(e.stdout, "database    ok   %s; served in Stripe %s mode, as this key\n", st.Dialect(), recorded)
+	}
+	return true
+}
+
 func configPathOf(e env, flagValue string) string {
 	return config.Path(flagValue, e.getenv)
+}
+
+// printEgress prints the outbound allowlist of each component, with the key that names each host.
+func printEgress(e env, cfg *config.Config) {
+	pols := cfg.EgressPolicies()
+	fmt.Fprintln(e.stdout, "egress      ok   each component connects only to these hosts (see egress.private_hosts):")
+	for _, name := range []string{config.EgressStripe, config.EgressCircle, config.EgressKit, config.EgressAlerts, config.EgressMail} {
+		var hosts []string
+		for _, h := range pols[name].Hosts {
+			hosts = append(hosts, h.String()+" ("+h.Key+egressNote(h)+")")
+		}
+		if len(hosts) == 0 {
+			hosts = []string{"nothing (not configured)"}
+		}
+		fmt.Fprintf(e.stdout, "              %-7s %s\n", name, strings.Join(hosts, ", "))
+	}
+}
+
+// egressNote qualifies a host that may resolve to non-public addresses.
+func egressNote(h egress.Host) string {
+	switch {
+	case h.PlainHTTP:
+		return "; loopback, plain http allowed"
+	case h.Private:
+		return "; may be private"
+	}
+	return ""
 }

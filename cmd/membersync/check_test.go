@@ -3,6 +3,7 @@ package main
 import (
 	"maps"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -13,7 +14,8 @@ func TestCheck(t *testing.T) {
 	if err != nil {
 		t.Fatalf("check against healthy fakes: %v\n%s", err, out)
 	}
-	for _, want := range []string{"stripe      ok", "circle      ok", "kit         ok", "secrets     ok"} {
+	for _, want := range []string{"stripe      ok", "circle      ok", "kit         ok", "secrets     ok",
+		"egress      ok", "circle  127.0.0.1:", "(circle.base_url; loopback, plain http allowed)", "mail    nothing (not configured)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -32,6 +34,14 @@ func TestCheck(t *testing.T) {
 	cfg, err := os.ReadFile(w.cfgFile())
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A provider that does not answer: check says why (the connection), not just "transient".
+	down := regexp.MustCompile(`kit: \{base_url: "[^"]+"`).ReplaceAllString(string(cfg), `kit: {base_url: "http://127.0.0.1:1"`)
+	downPath := t.TempDir() + "/down.yaml"
+	os.WriteFile(downPath, []byte(down), 0o600)
+	out, _, err = runCmd(t, w.env(), "check", "--config", downPath)
+	if exitCode(err) != 1 || !strings.Contains(out, "kit         FAIL transient: cannot connect: ") {
+		t.Errorf("Kit down: exit %d\n%s", exitCode(err), out)
 	}
 	missing := strings.Replace(string(cfg), "access_groups: [", "access_groups: [999999, ", 1)
 	path := t.TempDir() + "/missing.yaml"

@@ -35,7 +35,7 @@ func startServe(t *testing.T, cfgPath, addr string) *proc {
 	cmd := exec.Command(os.Args[0], "serve", "--config", cfgPath)
 	cmd.Env = append(os.Environ(), "MEMBERSYNC_RUN_MAIN=1",
 		"STRIPE_SECRET_KEY=sk_test_crash", "STRIPE_WEBHOOK_SECRET="+crashSecret,
-		"CIRCLE_API_TOKEN=x", "KIT_API_KEY=x")
+		"CIRCLE_API_TOKEN=x", "KIT_API_KEY=x", "MEMBERSYNC_SIGNING_KEY=crash-test-signing-key-0123456789abcdef")
 	logs := &bytes.Buffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {

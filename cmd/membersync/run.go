@@ -82,8 +82,9 @@ Commands:
 const usageTail = `
 Run "membersync <command> -h" for a command's flags and examples.
 Secrets come only from the environment: STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
-CIRCLE_API_TOKEN, KIT_API_KEY, MEMBERSYNC_SIGNING_KEY, MEMBERSYNC_METRICS_TOKEN, and for alerts
-MEMBERSYNC_SLACK_WEBHOOK_URL, MEMBERSYNC_ALERT_WEBHOOK_SECRET, MEMBERSYNC_SMTP_PASSWORD.
+CIRCLE_API_TOKEN, KIT_API_KEY, MEMBERSYNC_SIGNING_KEY (32+ characters), MEMBERSYNC_METRICS_TOKEN,
+MEMBERSYNC_DATABASE_URL (replaces database_url; the only place for a database password), and for
+alerts MEMBERSYNC_SLACK_WEBHOOK_URL, MEMBERSYNC_ALERT_WEBHOOK_SECRET, MEMBERSYNC_SMTP_PASSWORD.
 `
 
 func usage(w io.Writer) {
@@ -203,7 +204,7 @@ func openStore(ctx context.Context, e env, cfgPath string, migrate bool) (*confi
 func openDB(ctx context.Context, cfg *config.Config, migrate bool) (*store.Store, error) {
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
-		return nil, err
+		return nil, redactedError{err}
 	}
 	if migrate {
 		if _, err := st.Migrate(ctx); err != nil {
@@ -213,6 +214,13 @@ func openDB(ctx context.Context, cfg *config.Config, migrate bool) (*store.Store
 	}
 	return st, nil
 }
+
+// redactedError words an error through config.RedactURL: a driver's error may quote the database
+// URL, and with it the password of MEMBERSYNC_DATABASE_URL.
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string { return config.RedactURL(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }
 
 func newLogger(w io.Writer, format string) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}

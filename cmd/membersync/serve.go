@@ -18,14 +18,15 @@ import (
 	"github.com/membersync/membersync/internal/inbox"
 	"github.com/membersync/membersync/internal/mail"
 	"github.com/membersync/membersync/internal/status"
+	"github.com/membersync/membersync/internal/store"
 	"github.com/membersync/membersync/internal/web"
 )
 
 func cmdServe(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "serve [flags]",
-		"Serve POST /webhooks/stripe, /healthz and /readyz, and run the sync workers, until SIGINT/SIGTERM.\nMigrates the database at start. Secrets come from the environment (see membersync help).",
+		"Serve POST /webhooks/stripe, /healthz and /readyz, and run the sync workers, until SIGINT/SIGTERM.\nMigrates the database at start. Secrets come from the environment (see membersync help); it refuses\nto start without MEMBERSYNC_SIGNING_KEY (32+ characters), and with a Stripe key of the other mode\n(live or test) than the one the database was first served with.",
 		`  STRIPE_SECRET_KEY=rk_live_… STRIPE_WEBHOOK_SECRET=whsec_… CIRCLE_API_TOKEN=… KIT_API_KEY=… \
-    membersync serve --config /etc/membersync.yaml
+    MEMBERSYNC_SIGNING_KEY=… membersync serve --config /etc/membersync.yaml
   membersync serve --config membersync.example.yaml --listen 127.0.0.1:9090`)
 	cfgPath := configFlag(fs)
 	listen := fs.String("listen", "", "listen address, overriding the config's listen")
@@ -59,11 +60,23 @@ type serveOptions struct {
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serveOptions) error {
 	ready := opts.ready
 	opts.app.serve = true
+	// cmdServe checked every secret; the demo and the tests come here directly, and still need a key
+	// for the email hashes in the logs.
+	if msg := cfg.Secrets.SigningKeyProblem(); msg != "" {
+		return errors.New(msg)
+	}
 	a, err := newApp(ctx, cfg, log, opts.app)
 	if err != nil {
 		return err
 	}
 	defer a.close()
+	logSecrets(log, cfg.Secrets)
+	for _, w := range store.SQLitePermissionWarnings(cfg.DatabaseURL) {
+		log.Warn("database files are not private", "problem", w)
+	}
+	if err := recordStripeMode(ctx, a.store, cfg.Secrets); err != nil {
+		return err
+	}
 	st, q, m := a.store, a.queue, a.metrics
 	// Workers get their own context: on shutdown they are stopped after the HTTP server drained.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -178,6 +191,41 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	return nil
 }
 
+// recordStripeMode records the Stripe key's mode (live or test) in a database that has none, and
+// refuses a key of the other mode than the one recorded: one database holds one mode's data.
+func recordStripeMode(ctx context.Context, st *store.Store, secrets config.Secrets) error {
+	mode := secrets.StripeMode()
+	if mode == "" {
+		return nil
+	}
+	recorded, err := st.RecordStripeMode(ctx, mode)
+	if err != nil {
+		return err
+	}
+	if recorded != mode {
+		return stripeModeMismatch(recorded, mode)
+	}
+	return nil
+}
+
+// stripeModeMismatch is the refusal to run a key of one Stripe mode on a database that was served
+// with the other (serve refuses to start; check reports it).
+func stripeModeMismatch(recorded, mode string) error {
+	return fmt.Errorf("this database was run with a %s-mode Stripe key; this key is %s mode: keep test and live data in separate databases (point %s or database_url at another one)",
+		recorded, mode, config.EnvDatabaseURL)
+}
+
+// logSecrets logs, once at start, which secret values this process loaded: each secret by its
+// keyed fingerprint (config.Fingerprint), never by its value, so that an operator can tell which
+// key is running after a rotation.
+func logSecrets(log *slog.Logger, secrets config.Secrets) {
+	var attrs []any
+	for _, f := range secrets.Fingerprints() {
+		attrs = append(attrs, f.Env, f.Short())
+	}
+	log.Info("secrets loaded (keyed fingerprints)", attrs...)
+}
+
 // newAdmin builds the operator UI and API on the app.
 func newAdmin(a *app, cfg *config.Config, log *slog.Logger, clients *clientip.Resolver, notReady func() (error, time.Time)) *admin.Handler {
 	return admin.New(admin.Deps{Store: a.store, Config: cfg, Log: log.With("component", "admin"), ClientAddr: clients.Addr,
@@ -214,5 +262,5 @@ func (opts serveOptions) customerMailer(cfg *config.Config) status.Mailer {
 		return nil
 	}
 	return &mail.Sender{Addr: net.JoinHostPort(m.Host, strconv.Itoa(m.Port)), Host: m.Host, Username: m.Username,
-		Password: cfg.Secrets.Alerts.SMTPPassword, From: m.From}
+		Password: cfg.Secrets.Alerts.SMTPPassword, From: m.From, Dial: cfg.EgressPolicies()[config.EgressMail].DialContext}
 }

@@ -25,7 +25,8 @@ The page shows the person's plans in plain words, with the way forward (update t
 resend the community invitation). This link covers every Stripe customer with the person's email, so
 send it only to that address (the welcome page after Checkout shows a link scoped to the checkout's
 own customer instead: an email typed at Checkout proves nothing). Links are signed with
-MEMBERSYNC_SIGNING_KEY: use the value serve uses; changing it invalidates every link.
+MEMBERSYNC_SIGNING_KEY (32 or more characters): use the value serve uses; changing it invalidates
+every link.
 With --all, or with - to read one EMAIL or cus_… per line from stdin, it prints CSV with the columns
 email,status_link, ready to import into Kit as a custom field (see the README).`,
 		`  membersync status-link ada@example.com
@@ -52,6 +53,9 @@ email,status_link, ready to import into Kit as a custom field (see the README).`
 	}
 	if cfg.Secrets.SigningKey == "" {
 		return errors.New(config.EnvSigningKey + " is not set: status links are signed with it; set the same value serve uses")
+	}
+	if msg := cfg.Secrets.SigningKeyProblem(); msg != "" {
+		return errors.New(msg)
 	}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1") {
 		fmt.Fprintf(e.stderr, "warning: public_url is %s; these links only work on this machine\n", cfg.PublicURL)

@@ -51,7 +51,7 @@ func TestStatusLink(t *testing.T) {
 	if err := st.SetIdentity(ctx, ada, "ada@example.com", "Ada"); err != nil {
 		t.Fatal(err)
 	}
-	key := "cli-test-signing-key-0123456789"
+	key := "cli-test-signing-key-0123456789abcdef"
 	vars := map[string]string{config.EnvSigningKey: key}
 	token := func(t *testing.T, link string) string {
 		t.Helper()
@@ -99,6 +99,7 @@ func TestStatusLink(t *testing.T) {
 			{vars, []string{"--config", cfgPath, "--ttl", "0s", "ada@example.com"}, "--ttl"},
 			{vars, []string{"--config", cfgPath, "--ttl", "10000h", "ada@example.com"}, "--ttl"},
 			{nil, []string{"--config", cfgPath, "ada@example.com"}, config.EnvSigningKey},
+			{map[string]string{config.EnvSigningKey: "short-signing-key"}, []string{"--config", cfgPath, "ada@example.com"}, "shorter than 32 characters"},
 			{vars, []string{"--config", cfgPath}, "usage"},
 			{vars, []string{"--config", cfgPath, "--all", "ada@example.com"}, "usage"},
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"reflect"
 	"regexp"
 	"sort"
@@ -50,20 +49,9 @@ var secretName = regexp.MustCompile(`(?i)(secret|token|password|passwd|api_?key|
 func (h *Handler) loadSettings() settingsView {
 	v := settingsView{Config: []settingRow{}, Plans: []planSetting{}}
 	walkConfig(reflect.ValueOf(*h.cfg), "", &v.Config)
-	s := h.cfg.Secrets
-	mode := "not set"
-	if s.StripeSecretKey != "" {
-		mode = "set (test mode)"
-		if s.Livemode() {
-			mode = "set (live mode)"
-		}
-	}
-	v.Secrets = []settingRow{
-		{config.EnvStripeSecretKey, mode},
-		{config.EnvStripeWebhookSecret, countSet(len(s.StripeWebhookSecrets))},
-		{config.EnvCircleAPIToken, isSet(s.CircleAPIToken)},
-		{config.EnvKitAPIKey, isSet(s.KitAPIKey)},
-		{config.EnvSigningKey, isSet(s.SigningKey)},
+	// Each secret by its keyed fingerprint (config.Fingerprint), never by a part of its value.
+	for _, f := range h.cfg.Secrets.Fingerprints() {
+		v.Secrets = append(v.Secrets, settingRow{f.Env, f.String()})
 	}
 	for _, p := range h.cfg.Plans {
 		ps := planSetting{ID: p.ID, Name: p.Name, Prices: p.Stripe.Prices, Products: p.Stripe.Products, AccessGroups: p.Circle.AccessGroups,
@@ -79,23 +67,6 @@ func (h *Handler) loadSettings() settingsView {
 		v.Plans = append(v.Plans, ps)
 	}
 	return v
-}
-
-func isSet(s string) string {
-	if s == "" {
-		return "not set"
-	}
-	return "set"
-}
-
-func countSet(n int) string {
-	switch n {
-	case 0:
-		return "not set"
-	case 1:
-		return "set"
-	}
-	return fmt.Sprintf("%d set (rotation)", n)
 }
 
 // walkConfig lists every YAML-visible field of the config, masking secrets and URL passwords. The
@@ -174,22 +145,24 @@ func showValue(key string, v reflect.Value) string {
 	switch v.Kind() {
 	case reflect.String:
 		s := v.String()
-		if u, err := url.Parse(s); err == nil && u.User != nil {
-			return u.Redacted()
-		}
 		if s == "" {
 			return "(empty)"
 		}
-		return s
+		// Any string may be a URL or a DSN with a password or a token in it.
+		return config.RedactURL(s)
 	case reflect.Slice, reflect.Map:
 		if v.Len() == 0 {
 			return "(none)"
 		}
 	}
-	if !v.CanInterface() {
-		return "(hidden)"
+	if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String {
+		out := make([]string, v.Len())
+		for i := range v.Len() {
+			out[i] = config.RedactURL(v.Index(i).String())
+		}
+		return "[" + strings.Join(out, " ") + "]"
 	}
-	return fmt.Sprint(v.Interface())
+	return config.RedactURL(fmt.Sprint(v.Interface()))
 }
 
 func (h *Handler) settingsPage(w http.ResponseWriter, r *http.Request, p *principal) error {

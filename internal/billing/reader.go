@@ -18,6 +18,9 @@ import (
 // DefaultBaseURL is Stripe's API base URL.
 const DefaultBaseURL = "https://api.stripe.com"
 
+// DefaultTimeout bounds one Stripe call.
+const DefaultTimeout = 20 * time.Second
+
 // pageSize is the limit asked of every list call: Stripe's maximum, so that few people need a second page.
 const pageSize = 100
 
@@ -54,7 +57,7 @@ func NewReader(cfg Config) *Reader {
 	if now == nil {
 		now = time.Now
 	}
-	hc := &http.Client{Timeout: 20 * time.Second}
+	hc := &http.Client{Timeout: DefaultTimeout}
 	if cfg.HTTPClient != nil {
 		c := *cfg.HTTPClient
 		hc = &c

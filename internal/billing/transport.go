@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/membersync/membersync/internal/egress"
 	"github.com/membersync/membersync/internal/identity"
 	"github.com/membersync/membersync/internal/provider"
 )
@@ -41,7 +42,7 @@ func (t *observed) RoundTrip(req *http.Request) (*http.Response, error) {
 	var perr *provider.Error
 	switch {
 	case err != nil:
-		perr = &provider.Error{Provider: "stripe", Operation: op, Kind: provider.Transient, Err: err}
+		perr = provider.TransportError("stripe", op, err)
 		if cerr := req.Context().Err(); cerr != nil {
 			perr.Err = cerr
 		}
@@ -102,6 +103,12 @@ func (tr *tracker) fail(err error) error {
 	var pe *provider.Error
 	if errors.As(err, &pe) {
 		return err
+	}
+	if egress.Refused(err) != nil { // a redirect off the allowlist fails in the client, not the transport
+		tr.mu.Lock()
+		op := tr.op
+		tr.mu.Unlock()
+		return provider.TransportError("stripe", op, err)
 	}
 	tr.mu.Lock()
 	last, op := tr.err, tr.op

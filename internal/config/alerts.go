@@ -326,6 +326,8 @@ func (a *AlertsConfig) RequireSecrets(s AlertSecrets) Problems {
 			p = append(p, EnvSlackWebhookURL+": not set; alerts.slack is enabled: create an incoming webhook in Slack and put its URL here")
 		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
 			p = append(p, EnvSlackWebhookURL+": is not an http(s) URL (https://hooks.slack.com/services/…)")
+		case u.Scheme == "http" && !LoopbackHost(u.Hostname()):
+			p = append(p, EnvSlackWebhookURL+": is plain http: the alerts would cross the network in clear text; use the https URL Slack gives (https://hooks.slack.com/services/…)")
 		}
 	}
 	if a.Webhook.URL != "" && len(s.WebhookSecret) < 16 {

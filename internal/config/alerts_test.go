@@ -146,6 +146,9 @@ func TestAlertSecretsRequired(t *testing.T) {
 		{"none set", AlertSecrets{}, []string{EnvSlackWebhookURL + ": not set", EnvAlertWebhookSecret + ": set a random string", EnvSMTPPassword + ": not set"}},
 		{"malformed", AlertSecrets{SlackWebhookURL: "hooks.slack.com/services/Xq9zz", WebhookSecret: "shortXq9", SMTPPassword: "p"},
 			[]string{EnvSlackWebhookURL + ": is not an http(s) URL", EnvAlertWebhookSecret + ": set a random string"}},
+		{"plain http", AlertSecrets{SlackWebhookURL: "http://hooks.slack.com/services/Xq9zz", WebhookSecret: "0123456789abcdef", SMTPPassword: "p"},
+			[]string{EnvSlackWebhookURL + ": is plain http"}},
+		{"loopback http", AlertSecrets{SlackWebhookURL: "http://127.0.0.1:9/services/Xq9zz", WebhookSecret: "0123456789abcdef", SMTPPassword: "p"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

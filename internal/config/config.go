@@ -11,7 +11,9 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// PublicURL is the externally visible base URL (used in links, status pages, alerts).
 	PublicURL string `yaml:"public_url"`
-	// DatabaseURL is "sqlite:PATH" (default "sqlite:membersync.db") or "postgres://…".
+	// DatabaseURL is "sqlite:PATH" (default "sqlite:membersync.db") or "postgres://…". The YAML's
+	// may not carry a password; MEMBERSYNC_DATABASE_URL, when set, replaces it and may. Show it
+	// through RedactURL.
 	DatabaseURL string `yaml:"database_url"`
 	// TrustedProxies are the CIDRs of the reverse proxies in front of membersync (empty by default).
 	// Only a request whose TCP peer is in one of them has its client address read from
@@ -43,6 +45,9 @@ type Config struct {
 
 	// Mail is the SMTP server that emails customers their status links ("email me my link").
 	Mail MailConfig `yaml:"mail"`
+
+	// Egress tunes the outbound allowlist (see package egress).
+	Egress EgressConfig `yaml:"egress"`
 
 	// Secrets are read from the environment by Load, never from YAML.
 	Secrets Secrets `yaml:"-"`
@@ -129,6 +134,9 @@ type Secrets struct {
 	// Alerts are the notifiers' secrets (MEMBERSYNC_SLACK_WEBHOOK_URL, MEMBERSYNC_ALERT_WEBHOOK_SECRET,
 	// MEMBERSYNC_SMTP_PASSWORD).
 	Alerts AlertSecrets
+	// DatabaseURL, when set, replaces the config's database_url (Load copies it there): the only
+	// place a database password may be written.
+	DatabaseURL string // MEMBERSYNC_DATABASE_URL
 }
 
 // ReconcileConfig schedules the drift sweep (membersync reconcile) inside serve.

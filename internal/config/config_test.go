@@ -103,8 +103,8 @@ func TestSecretsFromEnv(t *testing.T) {
 		t.Error("rk_live_ key: want livemode")
 	}
 	probs := c.RequireSecrets()
-	if len(probs) != 2 { // Circle and Kit missing
-		t.Errorf("RequireSecrets: got %v, want the Circle and Kit problems", probs)
+	if len(probs) != 3 { // Circle, Kit and the signing key missing
+		t.Errorf("RequireSecrets: got %v, want the Circle, Kit and signing key problems", probs)
 	}
 }
 

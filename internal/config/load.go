@@ -93,6 +93,9 @@ func Parse(b []byte, getenv func(string) string) (*Config, error) {
 		return nil, Problems{strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
 	c.Secrets = SecretsFromEnv(getenv)
+	if c.Secrets.DatabaseURL != "" {
+		c.DatabaseURL = c.Secrets.DatabaseURL
+	}
 	c.applyDefaults()
 	if probs := c.Validate(); len(probs) > 0 {
 		return nil, probs
@@ -109,6 +112,7 @@ func SecretsFromEnv(getenv func(string) string) Secrets {
 		SigningKey:      strings.TrimSpace(getenv(EnvSigningKey)),
 		MetricsToken:    strings.TrimSpace(getenv(EnvMetricsToken)),
 		Alerts:          alertSecretsFromEnv(getenv),
+		DatabaseURL:     strings.TrimSpace(getenv(EnvDatabaseURL)),
 	}
 	for _, w := range strings.Split(getenv(EnvStripeWebhookSecret), ",") {
 		if w = strings.TrimSpace(w); w != "" {
@@ -141,6 +145,12 @@ func findSecrets(n *yaml.Node, path string) Problems {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := join(path, k.Value)
+			if p == "database_url" && v.Kind == yaml.ScalarNode {
+				if what := dsnCredentials(v.Value); what != "" {
+					probs = append(probs, fmt.Sprintf("%s: carries %s; a database password does not belong in the config file: remove it (and change it if the file was shared) and set the whole URL in %s in the environment", p, what, EnvDatabaseURL))
+				}
+				continue
+			}
 			if env, ok := secretKeys[strings.ToLower(k.Value)]; ok && v.Kind == yaml.ScalarNode && v.Value != "" {
 				probs = append(probs, fmt.Sprintf("%s: secrets do not belong in the config file; remove it and set %s in the environment", p, env))
 				continue
@@ -249,6 +259,7 @@ func (c *Config) Validate() Problems {
 	c.validateRates(&p)
 	validatePlans(&p, c.Plans)
 	c.validateSchedules(&p)
+	c.Egress.validate(&p)
 	p = append(p, c.Alerts.validate("alerts")...)
 	return p
 }
@@ -316,7 +327,11 @@ func (c *Config) validateAddresses(p *Problems) {
 // proxies and the log format.
 func (c *Config) validateServer(p *Problems) {
 	if _, _, err := ParseDatabaseURL(c.DatabaseURL); err != nil {
-		p.add("database_url: %v", err)
+		key := "database_url"
+		if c.Secrets.DatabaseURL != "" {
+			key = EnvDatabaseURL
+		}
+		p.add("%s: %v", key, err)
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
@@ -462,7 +477,9 @@ func validStage(s string) bool {
 	return false
 }
 
-// RequireSecrets reports the secrets that serve needs and that are missing or malformed.
+// RequireSecrets reports the secrets that serve needs and that are missing or malformed: among them
+// a MEMBERSYNC_SIGNING_KEY shorter than 32 characters (Secrets.SigningKeyProblem), and a live-mode
+// Stripe key with a provider base URL on a loopback host, where the fakes run.
 func (c *Config) RequireSecrets() Problems {
 	var p Problems
 	s := c.Secrets
@@ -486,6 +503,10 @@ func (c *Config) RequireSecrets() Problems {
 	if s.KitAPIKey == "" {
 		p = append(p, EnvKitAPIKey+": not set; create a v4 API key in Kit (Settings → Developer)")
 	}
+	if msg := s.SigningKeyProblem(); msg != "" {
+		p = append(p, msg)
+	}
+	p = append(p, c.liveKeyProblems()...)
 	p = append(p, c.Alerts.RequireSecrets(s.Alerts)...)
 	return p
 }
@@ -503,7 +524,7 @@ func ParseDatabaseURL(u string) (dialect, dsn string, err error) {
 	switch {
 	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
 		if _, err := url.Parse(u); err != nil {
-			return "", "", fmt.Errorf("%q is not a valid PostgreSQL URL", u)
+			return "", "", fmt.Errorf("%q is not a valid PostgreSQL URL", RedactURL(u))
 		}
 		return "postgres", u, nil
 	case strings.HasPrefix(u, "sqlite://"):
@@ -511,7 +532,7 @@ func ParseDatabaseURL(u string) (dialect, dsn string, err error) {
 	case strings.HasPrefix(u, "sqlite:"):
 		u = strings.TrimPrefix(u, "sqlite:")
 	default:
-		return "", "", fmt.Errorf("%q: use sqlite:PATH (the default) or postgres://user@host/db", u)
+		return "", "", fmt.Errorf("%q: use sqlite:PATH (the default) or postgres://user@host/db", RedactURL(u))
 	}
 	if u == "" {
 		return "", "", errors.New("sqlite: needs a file path, such as sqlite:membersync.db")

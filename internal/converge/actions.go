@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/membersync/membersync/internal/egress"
 	"github.com/membersync/membersync/internal/entitlement"
 	"github.com/membersync/membersync/internal/provider"
 	"github.com/membersync/membersync/internal/store"
@@ -53,7 +54,7 @@ func (c *converger) fail(prov, key string, err error) {
 	case provider.Config:
 		c.partial = true
 		c.e.review(c.ctx, c.j, store.ReviewItem{PersonID: c.person.ID, Kind: "credentials", ActionKey: prov,
-			Reason: prov + " rejected membersync's credentials; fix the token, then retry", LastError: safeError(err)})
+			Reason: configReason(prov+" rejected membersync's credentials; fix the token, then retry", err), LastError: safeError(err)})
 	default:
 		var snooze time.Duration
 		var pe *provider.Error
@@ -289,4 +290,13 @@ func (c *converger) remoteIsCurrent(prov string, remoteID int64) bool {
 		}
 	}
 	return true
+}
+
+// configReason is the review reason of a Config failure: usual, unless the egress allowlist refused
+// the connection, which no token fixes.
+func configReason(usual string, err error) string {
+	if re := egress.Refused(err); re != nil {
+		return "membersync's outbound allowlist refused the connection to " + re.Target + "; fix the config key named below, then retry"
+	}
+	return usual
 }

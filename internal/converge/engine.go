@@ -296,7 +296,7 @@ func (e *Engine) failed(ctx context.Context, j *journal, log *slog.Logger, perso
 	switch {
 	case kind == provider.Config:
 		e.review(ctx, j, store.ReviewItem{PersonID: person.ID, Kind: "credentials", ActionKey: prov,
-			Reason: "a provider rejected membersync's credentials; fix the key and retry", LastError: safeError(err)})
+			Reason: configReason("a provider rejected membersync's credentials; fix the key and retry", err), LastError: safeError(err)})
 		return nil
 	case kind == provider.Permanent || kind == provider.NotFound:
 		e.review(ctx, j, store.ReviewItem{PersonID: person.ID, Kind: "action_failed", ActionKey: prov,

@@ -35,6 +35,11 @@ func TestWebhookProbe(t *testing.T) {
 					t.Errorf("method %s, want POST", r.Method)
 				}
 				gotSig = r.Header.Get("Stripe-Signature")
+				for k := range r.Header { // doctor carries no credential of any kind
+					if k != "User-Agent" && k != "Content-Type" && k != "Content-Length" && k != "Accept-Encoding" && k != "Connection" {
+						t.Errorf("the probe sent header %s", k)
+					}
+				}
 				b, _ := io.ReadAll(r.Body)
 				gotBody = string(b)
 				w.WriteHeader(tc.status)

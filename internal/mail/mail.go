@@ -38,6 +38,8 @@ type Sender struct {
 	Timeout time.Duration
 	// Now dates the messages; nil means time.Now.
 	Now func() time.Time
+	// Dial connects to Addr; nil means a plain net.Dialer. serve passes the egress allowlist's.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Message is one plain-text email.
@@ -68,8 +70,12 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", s.Addr)
+	dial := s.Dial
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	conn, err := dial(ctx, "tcp", s.Addr)
 	if err != nil {
 		return fmt.Errorf("connecting to the SMTP server: %w", err)
 	}

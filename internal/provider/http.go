@@ -99,7 +99,7 @@ func (h *HTTP) Do(ctx context.Context, req Request) (*Response, error) {
 		var perr *Error
 		switch {
 		case err != nil:
-			perr = &Error{Provider: h.Provider, Operation: req.Operation, Kind: Transient, Err: err}
+			perr = TransportError(h.Provider, req.Operation, err)
 			if ctx.Err() != nil {
 				perr.Err = ctx.Err()
 			}

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/membersync/membersync/internal/egress"
 )
 
 // Kind says what the caller should do about a failed call.
@@ -168,4 +170,14 @@ func WithObserver(ctx context.Context, o Observer) context.Context {
 func ObserverFrom(ctx context.Context) Observer {
 	o, _ := ctx.Value(observerKey{}).(Observer)
 	return o
+}
+
+// TransportError classifies a call that got no answer: Transient, except a connection the egress
+// allowlist refused, which is Config (retrying cannot help; the named config key must change) with
+// the refusal as its message, so that review items and `check` say which host and key.
+func TransportError(prov, op string, err error) *Error {
+	if re := egress.Refused(err); re != nil {
+		return &Error{Provider: prov, Operation: op, Kind: Config, Message: re.Error(), Err: err}
+	}
+	return &Error{Provider: prov, Operation: op, Kind: Transient, Err: err}
 }
