@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -92,11 +93,15 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 
 // createPrivate creates a new SQLite database file readable by its owner only (0600, whatever the
 // umask): it holds emails, billing snapshots and the journal. SQLite creates the WAL and
-// shared-memory files with the database file's permissions, so they follow. An existing file is
-// left as the operator set it; a path that is not a plain file (":memory:", a URI) is left alone.
+// shared-memory files with the database file's permissions, so they follow. Missing folders on the
+// way are created 0700. An existing file or folder is left as the operator set it (serve and check
+// warn when others can read it); a path that is not a plain file (":memory:", a URI) is left alone.
 func createPrivate(path string) error {
 	if path == "" || strings.HasPrefix(path, ":") || strings.ContainsAny(path, "?") {
 		return nil
+	}
+	if err := mkdirPrivate(filepath.Dir(path)); err != nil {
+		return err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
@@ -110,6 +115,21 @@ func createPrivate(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// mkdirPrivate creates dir and its missing parents 0700, whatever the umask; existing ones are
+// left alone.
+func mkdirPrivate(dir string) error {
+	if _, err := os.Stat(dir); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := mkdirPrivate(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return os.Chmod(dir, 0o700)
 }
 
 // Dialect returns SQLite or Postgres.
