@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/membersync/membersync/internal/alert"
 	"github.com/membersync/membersync/internal/billing"
+	"github.com/membersync/membersync/internal/budget"
 	"github.com/membersync/membersync/internal/circle"
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/converge"
@@ -36,6 +38,8 @@ type app struct {
 	queue   *queue.Queue
 	// egress is the outbound allowlist of each component (config.EgressPolicies).
 	egress map[string]*egress.Policy
+	// budgets are the request budgets of the Stripe, Circle and Kit credentials (newBudgets).
+	budgets map[string]providerBudget
 	// resync triggers syncs on request (the resync command, the admin UI, the status pages).
 	resync converge.Resyncer
 	// metrics (serve only) counts provider calls, syncs and webhooks.
@@ -54,7 +58,9 @@ type appOptions struct {
 	now func() time.Time
 	// retryBase is the first retry delay of failed jobs (tests shorten it).
 	retryBase time.Duration
-	// rateLimitSnooze is how long a rate-limited sync waits (tests shorten it).
+	// rateLimitSnooze is how long a rate-limited sync waits, and how long the providers' budgets
+	// pause after a 429 (their documented windows: Circle and Kit 60 s, Stripe 1 s); the demo and
+	// tests shorten it. Zero keeps the defaults.
 	rateLimitSnooze time.Duration
 }
 
@@ -67,23 +73,32 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, opts appO
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, store: st, egress: cfg.EgressPolicies()}
+	if err := a.newBudgets(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	var observer provider.Observer
 	if opts.serve {
 		a.metrics = metrics.New(st, alert.FiringCount(st, log.With("component", "alerts")), log)
+		a.metrics.SetCircleQuota(cfg.Circle.MonthlyQuota)
 		observer = a.metrics.Call
 	}
 	a.billing = billing.NewReader(billing.Config{SecretKey: cfg.Secrets.StripeSecretKey, BaseURL: cfg.Stripe.BaseURL, Observer: observer,
-		HTTPClient: a.egress[config.EgressStripe].Client(billing.DefaultTimeout)})
+		HTTPClient: a.egress[config.EgressStripe].Client(billing.DefaultTimeout), Budget: a.budgets[config.EgressStripe].b,
+		RateLimitWindow: opts.rateLimitSnooze})
 	a.circle = circle.New(circle.Config{BaseURL: cfg.Circle.BaseURL, Token: cfg.Secrets.CircleAPIToken,
-		RequestsPerMinute: cfg.Circle.RequestsPerMinute, Observer: observer,
-		HTTPClient: a.egress[config.EgressCircle].Client(circle.DefaultTimeout)})
-	a.kit = kit.New(kit.Config{BaseURL: cfg.Kit.BaseURL, APIKey: cfg.Secrets.KitAPIKey,
-		RequestsPerMinute: cfg.Kit.RequestsPerMinute, Observer: observer,
-		HTTPClient: a.egress[config.EgressKit].Client(kit.DefaultTimeout)})
+		RequestsPerMinute: cfg.Circle.RequestsPerMinute, Observer: observer, Budget: a.budgets[config.EgressCircle].b,
+		RateLimitWindow: opts.rateLimitSnooze,
+		HTTPClient:      a.egress[config.EgressCircle].Client(circle.DefaultTimeout)})
+	a.kit = kit.New(kit.Config{BaseURL: cfg.Kit.BaseURL, APIKey: cfg.Secrets.KitAPIKey, OAuthToken: cfg.Secrets.KitOAuthToken,
+		Onboarding: cfg.Kit.Onboarding, TagFirst: cfg.Kit.TagFirst,
+		RequestsPerMinute: cfg.Kit.RequestsPerMinute, Observer: observer, Budget: a.budgets[config.EgressKit].b,
+		RateLimitWindow: opts.rateLimitSnooze,
+		HTTPClient:      a.egress[config.EgressKit].Client(kit.DefaultTimeout)})
 	qopts := queue.Options{Logger: log.With("component", "queue"), RetryBase: opts.retryBase}
 	if opts.serve {
 		a.refusals = &alert.Refusals{Store: st}
-		a.alerts = &alert.Evaluator{Store: st, Config: cfg.Alerts, PublicURL: cfg.PublicURL,
+		a.alerts = &alert.Evaluator{Store: st, Config: cfg.Alerts, PublicURL: cfg.PublicURL, CircleMonthlyQuota: cfg.Circle.MonthlyQuota,
 			Notifiers: alert.NewNotifiers(cfg.Alerts, cfg.Secrets.Alerts, a.egress[config.EgressAlerts]), Refusals: a.refusals,
 			Stripe: a.billing,
 			LatestStripeEvent: func(ctx context.Context) (time.Time, bool, error) {
@@ -132,4 +147,78 @@ func (a *app) workers(opts appOptions) func(q *queue.Queue, w *river.Workers) {
 	}
 }
 
-func (a *app) close() { a.store.Close() }
+func (a *app) close() {
+	a.flushUsage(context.Background())
+	a.store.Close()
+}
+
+// providerBudget is one provider credential's request budget, and its key in the database.
+type providerBudget struct {
+	key string
+	b   budget.Budget
+	// mem is b when it lives in memory (SQLite): its count is flushed to the database.
+	mem *budget.Memory
+}
+
+// newBudgets builds the request budget of each provider credential. On PostgreSQL it is the
+// database row every instance shares (store.Budget), so that N instances together keep one rate;
+// SQLite runs one instance, so it stays in memory and only its monthly count is written (flushUsage).
+// A budget's key is the provider and the keyed fingerprint of the credential, never the credential.
+func (a *app) newBudgets(ctx context.Context) error {
+	cfg := a.cfg
+	rates := []struct {
+		name, env string
+		rate      budget.Rate
+	}{
+		{config.EgressStripe, config.EnvStripeSecretKey, billing.Rate(cfg.Stripe.RequestsPerMinute)},
+		{config.EgressCircle, config.EnvCircleAPIToken, circle.Rate(cfg.Circle.RequestsPerMinute)},
+		{config.EgressKit, config.EnvKitAPIKey, kit.Rate(cfg.Kit.RequestsPerMinute)},
+	}
+	if cfg.Secrets.KitOAuthToken != "" { // an OAuth token has its own, larger budget
+		rates[2].env, rates[2].rate = config.EnvKitOAuthToken, kit.OAuthRate(cfg.Kit.RequestsPerMinute)
+	}
+	a.budgets = map[string]providerBudget{}
+	for _, r := range rates {
+		key := r.name + ":" + cmp.Or(cfg.Secrets.FingerprintOf(r.env), "unset")
+		if a.store.Dialect() == store.Postgres {
+			b, err := a.store.Budget(ctx, key, r.rate, nil)
+			if err != nil {
+				return err
+			}
+			a.budgets[r.name] = providerBudget{key: key, b: b}
+			continue
+		}
+		m := budget.NewMemory(r.rate, nil)
+		a.budgets[r.name] = providerBudget{key: key, b: m, mem: m}
+	}
+	return nil
+}
+
+// flushUsageEvery runs flushUsage every interval until ctx ends.
+func (a *app) flushUsageEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.flushUsage(ctx)
+		}
+	}
+}
+
+// flushUsage adds the requests the in-memory budgets let through to the month's count in the
+// database (serve calls it every minute and at exit; commands at exit).
+func (a *app) flushUsage(ctx context.Context) {
+	for _, pb := range a.budgets {
+		if pb.mem == nil {
+			continue
+		}
+		if n := pb.mem.Drain(); n > 0 {
+			if err := a.store.AddBudgetUsage(ctx, pb.key, store.Month(time.Now()), n); err != nil {
+				a.log.Warn("could not count provider requests", "budget", pb.key, "err", err)
+			}
+		}
+	}
+}

@@ -136,7 +136,7 @@ func fixFor(name string, err error) string {
 		return map[string]string{
 			"Stripe": "check STRIPE_SECRET_KEY and the restricted key's permissions (README: Stripe key)",
 			"Circle": "check CIRCLE_API_TOKEN (an Admin V2 token) and that the plan includes the Admin API",
-			"Kit":    "check KIT_API_KEY (a v4 API key)",
+			"Kit":    "check KIT_API_KEY (a v4 API key), or KIT_OAUTH_TOKEN when it is set (it expires: set a fresh one)",
 		}[name]
 	case provider.Transient, provider.RateLimited:
 		return "the provider did not answer well; check " + strings.ToLower(name) + ".base_url and try again"

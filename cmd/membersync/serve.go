@@ -65,6 +65,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	if msg := cfg.Secrets.SigningKeyProblem(); msg != "" {
 		return errors.New(msg)
 	}
+	// SQLite serves one instance: a second serve on the file is refused before it migrates or
+	// opens anything. The CLI commands take no lock.
+	lock, err := store.LockServe(cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if lock.Warning != "" {
+		log.Warn("serve lock", "problem", lock.Warning)
+	}
 	a, err := newApp(ctx, cfg, log, opts.app)
 	if err != nil {
 		return err
@@ -87,6 +97,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	var queueRunning atomic.Bool
 	queueRunning.Store(true)
 	go a.refusals.Run(workCtx, 10*time.Second, log.With("component", "alerts"))
+	go a.flushUsageEvery(workCtx, time.Minute)
 
 	clients, err := clientip.New(cfg.TrustedProxies)
 	if err != nil {

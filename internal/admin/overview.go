@@ -26,6 +26,8 @@ type overviewView struct {
 	// Refusals is the last hour's refused webhook deliveries, nil when none: information, never a
 	// concern or an alert, since anyone can post a wrong signature.
 	Refusals *refusalNote
+	// CircleQuota is this month's use of Circle's monthly request quota; nil when unreadable.
+	CircleQuota *circleQuotaNote
 	// NotReady is the last failed readiness check, nil when there was none (the detail /readyz
 	// keeps from anonymous callers).
 	NotReady *readiness
@@ -130,6 +132,7 @@ func (h *Handler) loadOverview(ctx context.Context) (overviewView, error) {
 		v.Doctor = &d
 	}
 	v.Refusals = h.loadRefusals(ctx, now)
+	v.CircleQuota = h.loadCircleQuota(ctx, now)
 	if h.ready != nil {
 		if err, at := h.ready(); err != nil {
 			v.NotReady = &readiness{Error: err.Error(), At: at}
@@ -181,6 +184,9 @@ func (h *Handler) loadOverview(ctx context.Context) (overviewView, error) {
 	if v.Doctor != nil && v.Doctor.Fails > 0 {
 		v.Concerns = append(v.Concerns, fmt.Sprintf("the launch audit of %s has %d failing check(s)", v.Doctor.Domain, v.Doctor.Fails))
 	}
+	if q := v.CircleQuota; q != nil && q.Warn {
+		v.Concerns = append(v.Concerns, q.Summary()+": at or past the alert threshold of "+q.ThresholdPercent()+" of Circle's monthly quota")
+	}
 	return v, nil
 }
 
@@ -209,6 +215,8 @@ type overviewJSON struct {
 	// WebhookRefusals is the last hour's refused webhook deliveries (information, not a concern);
 	// null when there were none.
 	WebhookRefusals *refusalNote `json:"webhook_refusals"`
+	// CircleQuota is this month's use of Circle's monthly request quota; null when unreadable.
+	CircleQuota *circleQuotaJSON `json:"circle_quota"`
 	// NotReady is this instance's last failed readiness check; null when there was none.
 	NotReady *readiness `json:"not_ready"`
 	Hours    []hourJSON `json:"hours"`
@@ -251,7 +259,8 @@ func (h *Handler) apiOverview(w http.ResponseWriter, r *http.Request, p *princip
 		Queue: queueJSON{Available: o.JobsAvailable, Running: o.JobsRunning, Retryable: o.JobsRetryable, Scheduled: o.JobsScheduled,
 			OldestAvailableSecs: v.OldestAge.Seconds()},
 		OpenReviews: o.OpenReviews, People: o.People, PeoplePending: o.PeoplePending,
-		Alerts: v.Alerts, Concerns: v.Concerns, WebhookRefusals: v.Refusals, NotReady: v.NotReady}
+		Alerts: v.Alerts, Concerns: v.Concerns, WebhookRefusals: v.Refusals, NotReady: v.NotReady,
+		CircleQuota: v.CircleQuota.json()}
 	if out.Alerts == nil {
 		out.Alerts = []FiringAlert{}
 	}

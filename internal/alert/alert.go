@@ -1,8 +1,8 @@
 // Package alert owns membersync's alerts: the rules that watch the database and Stripe's record
 // (webhook events Stripe could not deliver, Circle sync failures, review items left waiting, rejected
-// credentials, slow convergence, a silent webhook endpoint), their state — each alert fires once, repeats at most every configured interval
-// while it holds, and sends a resolved message when it clears — and the notifiers that reach a
-// person (a Slack-compatible webhook, a signed JSON webhook, email over SMTP with STARTTLS).
+// credentials, slow convergence, a silent webhook endpoint, Circle's member limits, Circle's monthly
+// quota), their state — each alert fires once, repeats at most every configured interval while it
+// holds, and sends a resolved message when it clears — and the notifiers that reach a person (a Slack-compatible webhook, a signed JSON webhook, email over SMTP with STARTTLS).
 //
 // State lives in the database, so it survives restarts and is shared by every instance: each
 // transition is a compare-and-set, and only the evaluator that wins it sends the message.
@@ -33,6 +33,9 @@ type Evaluator struct {
 	// PublicURL is membersync's external base URL; messages link to its admin pages.
 	PublicURL string
 	Notifiers []Notifier
+	// CircleMonthlyQuota is Circle's monthly request quota (circle.monthly_quota); 0 disables the
+	// circle_quota rule.
+	CircleMonthlyQuota int
 	// LatestStripeEvent returns when the newest Stripe event (of the types the endpoint receives)
 	// was created; false when there is none. Nil disables the webhook-silence rule.
 	LatestStripeEvent func(ctx context.Context) (time.Time, bool, error)

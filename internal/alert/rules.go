@@ -72,6 +72,8 @@ func (e *Evaluator) rules() []rule {
 		{name: RuleConvergeP95, disabled: c.ConvergeP95.Disabled, check: e.convergeP95},
 		{name: RuleWebhookSilence, disabled: c.WebhookSilence.Disabled || e.LatestStripeEvent == nil, hold: silenceHold, check: e.webhookSilence},
 		{name: RuleDrift, check: e.drift},
+		{name: RuleCircleMemberLimit, check: e.circleMemberLimit},
+		{name: RuleCircleQuota, disabled: c.CircleQuota.Disabled || e.CircleMonthlyQuota <= 0, check: e.circleQuota},
 	}
 }
 
@@ -219,7 +221,7 @@ func (e *Evaluator) circleFailures(ctx context.Context, now time.Time) ([]findin
 
 func (e *Evaluator) reviewAge(ctx context.Context, now time.Time) ([]finding, error) {
 	r := e.config().ReviewAge
-	st, err := e.Store.OpenReviewStats(ctx, now.Add(-r.OlderThan.D()), RuleCredentials)
+	st, err := e.openReviewStats(ctx, now.Add(-r.OlderThan.D())) // the kinds with an alert of their own left out
 	if err != nil {
 		return nil, err
 	}

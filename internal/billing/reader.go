@@ -12,6 +12,7 @@ import (
 
 	"github.com/stripe/stripe-go/v85"
 
+	"github.com/membersync/membersync/internal/budget"
 	"github.com/membersync/membersync/internal/provider"
 )
 
@@ -20,6 +21,15 @@ const DefaultBaseURL = "https://api.stripe.com"
 
 // DefaultTimeout bounds one Stripe call.
 const DefaultTimeout = 20 * time.Second
+
+// DefaultRequestsPerMinute is Stripe's budget by default: 20 a second, under the sandbox's 25.
+const DefaultRequestsPerMinute = 1200
+
+// Rate is the budget of requestsPerMinute (default when zero), in bursts of one second's worth.
+func Rate(requestsPerMinute int) budget.Rate {
+	rpm := provider.OrDefault(requestsPerMinute, DefaultRequestsPerMinute)
+	return budget.Rate{PerMinute: rpm, Burst: max(1, rpm/60)}
+}
 
 // pageSize is the limit asked of every list call: Stripe's maximum, so that few people need a second page.
 const pageSize = 100
@@ -33,6 +43,17 @@ type Config struct {
 	// HTTPClient sends the requests; its Transport is wrapped to observe each call. Default: a client
 	// with a 20 s timeout.
 	HTTPClient *http.Client
+	// RequestsPerMinute is the rate of the budget every call spends, default DefaultRequestsPerMinute
+	// (Stripe allows 100 per second live and 25 in a sandbox, 25 per endpoint).
+	RequestsPerMinute int
+	// Budget, when set, replaces that in-memory budget: the database budget every instance shares
+	// (store.Budget, built with Rate(RequestsPerMinute)).
+	Budget budget.Budget
+	// MaxWait is the longest a call waits for the budget before it fails RateLimited, so that the
+	// job snoozes instead; default 10 s.
+	MaxWait time.Duration
+	// RateLimitWindow is how long every call waits after a 429, default RateLimitWindow.
+	RateLimitWindow time.Duration
 	// Observer receives every HTTP call made; nil drops them.
 	Observer provider.Observer
 	// Now is the clock of the call records; default time.Now.
@@ -66,7 +87,10 @@ func NewReader(cfg Config) *Reader {
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	hc.Transport = &observed{base: rt, observer: cfg.Observer, now: now}
+	// The budget runs on the real clock: Now may be a test's or the demo's frozen one.
+	hc.Transport = &observed{base: rt, observer: cfg.Observer, now: now,
+		budget:  provider.NewBudget(cfg.Budget, Rate(cfg.RequestsPerMinute), nil),
+		maxWait: provider.OrDefault(cfg.MaxWait, 10*time.Second), window: provider.OrDefault(cfg.RateLimitWindow, RateLimitWindow)}
 	backends := stripe.NewBackendsWithConfig(&stripe.BackendConfig{
 		URL:               stripe.String(base),
 		HTTPClient:        hc,

@@ -2,6 +2,7 @@ package billing
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/membersync/membersync/internal/budget"
 	"github.com/membersync/membersync/internal/egress"
 	"github.com/membersync/membersync/internal/identity"
 	"github.com/membersync/membersync/internal/provider"
@@ -30,11 +32,54 @@ type observed struct {
 	base     http.RoundTripper
 	observer provider.Observer
 	now      func() time.Time
+	// budget throttles every request (nil: none); a wait beyond maxWait fails the call RateLimited.
+	budget  budget.Budget
+	maxWait time.Duration
+	window  time.Duration // the pause after a 429 without Retry-After
+}
+
+// RateLimitWindow is how long every Stripe call waits after a 429 that is not a lock_timeout:
+// Stripe's limits are per second and it documents no Retry-After.
+const RateLimitWindow = time.Second
+
+// take waits for the budget's permission to send req; the error is the call's classified failure.
+func (t *observed) take(req *http.Request, op string) *provider.Error {
+	if t.budget == nil {
+		return nil
+	}
+	d, err := t.budget.Take(req.Context(), t.maxWait)
+	if err == nil && d > 0 {
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		select {
+		case <-req.Context().Done():
+			err = req.Context().Err()
+		case <-timer.C:
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	perr := &provider.Error{Provider: "stripe", Operation: op, Kind: provider.RateLimited, Message: "local throttle", Err: err}
+	var over *budget.Over
+	if errors.As(err, &over) {
+		perr.RetryAfter = over.Wait
+	}
+	return perr
 }
 
 // RoundTrip sends req through the wrapped transport and reports the call.
 func (t *observed) RoundTrip(req *http.Request) (*http.Response, error) {
 	op, target := describe(req)
+	if perr := t.take(req, op); perr != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		if tr, ok := req.Context().Value(trackerKey{}).(*tracker); ok {
+			tr.record(op, perr)
+		}
+		return nil, perr
+	}
 	start := t.now()
 	resp, err := t.base.RoundTrip(req)
 	call := provider.Call{Provider: "stripe", Operation: op, Target: target, Method: req.Method,
@@ -55,6 +100,13 @@ func (t *observed) RoundTrip(req *http.Request) (*http.Response, error) {
 		if rerr != nil {
 			perr.Err = rerr
 		}
+		if perr.Kind == provider.RateLimited {
+			// Stop every Stripe call (on PostgreSQL, every instance's) until the window has passed.
+			perr.RetryAfter = cmp.Or(perr.RetryAfter, t.window, RateLimitWindow)
+			if t.budget != nil {
+				_ = t.budget.Pause(context.WithoutCancel(req.Context()), perr.RetryAfter)
+			}
+		}
 	default:
 		call.Status = resp.StatusCode
 	}
@@ -73,8 +125,11 @@ func (t *observed) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// tracker remembers, for one Reader method call, the operation and classified failure of the last
-// HTTP call, so that the error stripe-go returns can be reported as the *provider.Error it was.
+// tracker remembers, for one read, the operation and classified failure of the last HTTP call, so
+// that the error stripe-go returns can be reported as the *provider.Error it was. A read's calls are
+// sequential (a retrieve, the pages of a list, a fallback after a refused expansion), so the last
+// call is the one that failed. Reads that run concurrently must each track their own (Snapshot's
+// snap.read does): sharing one, a read would report whichever call finished last, another read's.
 type tracker struct {
 	mu  sync.Mutex
 	op  string

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/membersync/membersync/internal/budget"
 	"github.com/membersync/membersync/internal/provider"
 )
 
@@ -41,6 +42,9 @@ type Config struct {
 	// RequestsPerMinute is the rate of the token bucket shared by every caller of the Client,
 	// default 300. The burst is one second's worth of requests, at most 10.
 	RequestsPerMinute int
+	// Budget, when set, replaces that bucket: the database budget every instance shares
+	// (store.Budget, built with Rate(RequestsPerMinute)).
+	Budget budget.Budget
 	// Timeout bounds one HTTP request, default 15 s.
 	Timeout time.Duration
 	// MaxRetries is how many times a transient or rate-limited failure is retried in-process,
@@ -52,10 +56,23 @@ type Config struct {
 	// HTTPClient sends the requests; nil means a client with Timeout. The Client uses a copy whose
 	// redirect policy refuses every redirect and whose timeout is Timeout when it had none.
 	HTTPClient *http.Client
+	// RateLimitWindow is how long every call waits after a 429, default RateLimitWindow (the
+	// provider's documented window); the demo and tests shorten it.
+	RateLimitWindow time.Duration
 	// Observer receives every HTTP call (one per attempt).
 	Observer provider.Observer
 	// Now is the clock for call records and Retry-After dates; nil means time.Now.
 	Now func() time.Time
+}
+
+// RateLimitWindow is how long every Circle call waits after a 429: Circle recommends about 60 s.
+const RateLimitWindow = 60 * time.Second
+
+// Rate is the budget of requestsPerMinute (default when zero): bursts of one second's worth, at most
+// 10.
+func Rate(requestsPerMinute int) budget.Rate {
+	rpm := provider.OrDefault(requestsPerMinute, DefaultRequestsPerMinute)
+	return budget.Rate{PerMinute: rpm, Burst: max(1, min(rpm/60, 10))}
 }
 
 // Client calls the Circle Admin API v2. It is safe for concurrent use; all callers share its throttle.
@@ -74,15 +91,17 @@ func New(cfg Config) *Client {
 	c := &Client{token: cfg.Token}
 	token := cfg.Token
 	c.http = &provider.HTTP{
-		Provider:   providerName,
-		BaseURL:    base,
-		Header:     func(h http.Header) { h.Set("Authorization", "Bearer "+token) },
-		Client:     provider.NoRedirectClient(provider.OrDefault(cfg.Timeout, DefaultTimeout), cfg.HTTPClient),
-		Limiter:    provider.NewLimiter(rpm, max(1, min(rpm/60, 10))),
-		MaxRetries: provider.Retries(cfg.MaxRetries, DefaultMaxRetries),
-		MaxWait:    provider.OrDefault(cfg.MaxWait, DefaultMaxWait),
-		Observer:   provider.Scrubbing(cfg.Observer, c.scrub),
-		Now:        cfg.Now,
+		Provider: providerName,
+		BaseURL:  base,
+		Header:   func(h http.Header) { h.Set("Authorization", "Bearer "+token) },
+		Client:   provider.NoRedirectClient(provider.OrDefault(cfg.Timeout, DefaultTimeout), cfg.HTTPClient),
+		Budget:   provider.NewBudget(cfg.Budget, Rate(rpm), cfg.Now),
+		// Circle recommends waiting about 60 s after a 429 and sends no Retry-After.
+		RateLimitWindow: provider.OrDefault(cfg.RateLimitWindow, RateLimitWindow),
+		MaxRetries:      provider.Retries(cfg.MaxRetries, DefaultMaxRetries),
+		MaxWait:         provider.OrDefault(cfg.MaxWait, DefaultMaxWait),
+		Observer:        provider.Scrubbing(cfg.Observer, c.scrub),
+		Now:             cfg.Now,
 	}
 	return c
 }

@@ -219,7 +219,7 @@ func TestCreateMemberRefusals(t *testing.T) {
 	}
 	e.fake.CreateMemberDirect("first@example.com", "")
 	_, err = e.client.CreateMember(ctx, "second@example.com", "", false)
-	pe = wantKind(t, err, provider.Config)
+	pe = wantKind(t, err, provider.Limit) // not a bad token (limits_test.go)
 	if !strings.Contains(pe.Message, "member limit") {
 		t.Errorf("member limit: message %q, want Circle's \"errors\" text", pe.Message)
 	}
@@ -454,16 +454,22 @@ func TestNoRetriesWhenNegative(t *testing.T) {
 	}
 }
 
-func TestRetryAfterHonoured(t *testing.T) {
+// A 429 is not retried in-process (Circle counts every answer against the monthly quota): it
+// pauses the budget for Retry-After, and the next call waits the pause out before it is sent.
+func TestRetryAfterPausesTheBudget(t *testing.T) {
 	t.Parallel()
 	e := setup(t, circletest.Options{}, circle.Config{})
 	e.fake.CreateMemberDirect("kim@example.com", "")
 	e.fake.Faults.FailNext(1, providertest.Fault{Status: 429, Header: http.Header{"Retry-After": {"1"}}})
 
-	if _, err := e.client.FindMember(context.Background(), "kim@example.com"); err != nil {
-		t.Fatalf("FindMember after a 429: %v", err)
+	_, err := e.client.FindMember(context.Background(), "kim@example.com")
+	if pe := wantKind(t, err, provider.RateLimited); pe.RetryAfter != time.Second {
+		t.Fatalf("RetryAfter %s, want 1s", pe.RetryAfter)
 	}
-	want := []string{"find_member 429 #1", "find_member 200 #2"}
+	if _, err := e.client.FindMember(context.Background(), "kim@example.com"); err != nil {
+		t.Fatalf("FindMember after the pause: %v", err)
+	}
+	want := []string{"find_member 429 #1", "find_member 200 #1"}
 	if got := e.calls.summary(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("calls %v, want %v", got, want)
 	}
@@ -501,8 +507,8 @@ func TestFakeRateLimitEmulation(t *testing.T) {
 		}
 	}
 	_, err := e.client.AccessGroups(ctx)
-	if pe := wantKind(t, err, provider.RateLimited); pe.RetryAfter != time.Hour || pe.Status != 429 {
-		t.Errorf("error %v (RetryAfter %s), want 429 asking for an hour", err, pe.RetryAfter)
+	if pe := wantKind(t, err, provider.RateLimited); pe.RetryAfter != circle.RateLimitWindow || pe.Status != 429 {
+		t.Errorf("error %v (RetryAfter %s), want 429 and Circle's recommended %s", err, pe.RetryAfter, circle.RateLimitWindow)
 	}
 	if got := e.fake.RequestsThisMonth(); got != 3 {
 		t.Errorf("RequestsThisMonth = %d, want 3", got)

@@ -3,9 +3,13 @@ package circle
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
+
+	"github.com/membersync/membersync/internal/provider"
 )
 
 // maxErrorText bounds each part of a parsed error so that a huge answer cannot flood a log line.
@@ -150,4 +154,85 @@ func clip(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// Circle's member limits. POST /community_members answers 403 when the community may not take one
+// more member: "Daily member limit exceeded." (a cap on new members per day) or a message about the
+// plan's member cap ("You have reached the member limit for your plan…"), both documented with an
+// "errors" key instead of "message". Neither is a bad token, so neither is provider.Config: each is
+// provider.Limit, with RetryAfter set to when trying again is worth a request.
+const (
+	// dailyLimitMargin is how long after 00:00 UTC membersync tries again after the daily member
+	// limit. Circle does not document when its day resets; membersync assumes midnight UTC, plus a
+	// minute so that a clock slightly ahead of Circle's does not find the old day's limit still in
+	// force and wait a whole day more.
+	dailyLimitMargin = time.Minute
+	// planLimitRetry is how long membersync waits after the plan's member cap: it lifts only when
+	// the founder upgrades the plan or removes members, and one try a day costs next to nothing.
+	planLimitRetry = 24 * time.Hour
+)
+
+// memberLimit is which of Circle's member limits a 403 names.
+type memberLimit int
+
+const (
+	noMemberLimit    memberLimit = iota
+	dailyMemberLimit             // "Daily member limit exceeded."
+	planMemberLimit              // "You have reached the member limit for your plan…"
+)
+
+// memberLimit reads which member limit the answer names, wherever Circle put the text (message,
+// errors or error_details).
+func (e apiError) memberLimit() memberLimit {
+	s := strings.ToLower(e.Message + " " + e.Details)
+	if !strings.Contains(s, "limit") || !strings.Contains(s, "member") {
+		return noMemberLimit
+	}
+	if strings.Contains(s, "daily") || strings.Contains(s, "per day") {
+		return dailyMemberLimit
+	}
+	return planMemberLimit
+}
+
+// nextDailyReset returns when membersync tries again after the daily member limit answered at now:
+// the next 00:01 UTC (see dailyLimitMargin).
+func nextDailyReset(now time.Time) time.Time {
+	u := now.UTC()
+	at := time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC).Add(dailyLimitMargin)
+	if !at.After(u) {
+		at = at.AddDate(0, 0, 1)
+	}
+	return at
+}
+
+// failMember is failStatus for an answer to a member create: a 403 that names one of Circle's member
+// limits is a provider.Limit whose message says what it means and when membersync tries again;
+// every other answer (a 403 "not eligible for admin API v2 access" and a 401 included) keeps the
+// Kind its status implies.
+func (c *Client) failMember(op string, resp *provider.Response) *provider.Error {
+	pe := c.failStatus(op, resp)
+	if resp.Status != http.StatusForbidden {
+		return pe
+	}
+	said := pe.Message
+	switch parseError(resp.Body).memberLimit() {
+	case dailyMemberLimit:
+		now := time.Now()
+		if c.http.Now != nil {
+			now = c.http.Now()
+		}
+		pe.Kind = provider.Limit
+		pe.RetryAfter = nextDailyReset(now).Sub(now)
+		pe.Message = "Circle's daily limit on new members is reached; membersync tries again after 00:00 UTC (Circle does not document when its day resets)"
+	case planMemberLimit:
+		pe.Kind = provider.Limit
+		pe.RetryAfter = planLimitRetry
+		pe.Message = "the community reached its Circle plan's member cap; membersync tries again in 24 h, and the cap lifts when the plan is upgraded or members are removed"
+	default:
+		return pe
+	}
+	if said != "" {
+		pe.Message += ` (Circle: "` + said + `")`
+	}
+	return pe
 }

@@ -63,7 +63,9 @@ func (c *Client) FindMember(ctx context.Context, email string) (Member, error) {
 
 // CreateMember invites a new community member (Circle answers active:false until they confirm).
 // skipInvitation creates the member without Circle's invitation email. Circle does not document the
-// answer for an email that already exists; EnsureMember is the safe way to add someone.
+// answer for an email that already exists; EnsureMember is the safe way to add someone. A 403 for
+// one of Circle's member limits (the daily limit, the plan's member cap) is a *provider.Error of Kind
+// Limit whose RetryAfter says when to try again.
 func (c *Client) CreateMember(ctx context.Context, email, name string, skipInvitation bool) (Member, error) {
 	const op = "create_member"
 	if err := checkEmail(op, email); err != nil {
@@ -79,7 +81,7 @@ func (c *Client) CreateMember(ctx context.Context, email, name string, skipInvit
 		return Member{}, err
 	}
 	if !ok(resp.Status) {
-		return Member{}, c.failStatus(op, resp)
+		return Member{}, c.failMember(op, resp)
 	}
 	return decodeMember(op, resp, true)
 }

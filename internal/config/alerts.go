@@ -31,6 +31,9 @@ const (
 	DefaultConvergeWindow       = 15 * time.Minute
 	DefaultConvergeP95          = 2 * time.Second
 	DefaultWebhookSilence       = 2 * time.Hour
+	// DefaultCircleQuotaThreshold is the share of Circle's monthly quota, used or projected, that
+	// fires the circle_quota alert.
+	DefaultCircleQuotaThreshold = 0.8
 	DefaultSMTPPort             = 587
 )
 
@@ -55,6 +58,7 @@ type AlertsConfig struct {
 	Credentials     CredentialsRule     `yaml:"credentials"`
 	ConvergeP95     ConvergeRule        `yaml:"converge_p95"`
 	WebhookSilence  SilenceRule         `yaml:"webhook_silence"`
+	CircleQuota     CircleQuotaRule     `yaml:"circle_quota"`
 
 	Slack   SlackNotifier   `yaml:"slack"`
 	Webhook WebhookNotifier `yaml:"webhook"`
@@ -119,6 +123,14 @@ type SilenceRule struct {
 	Disabled bool `yaml:"disabled"`
 	// After is how long without a webhook makes membersync ask Stripe; default 2h.
 	After Duration `yaml:"after"`
+}
+
+// CircleQuotaRule fires when Circle's monthly request quota (circle.monthly_quota) is used, or
+// projected to be used by the month's end at the pace so far, to Threshold or beyond.
+type CircleQuotaRule struct {
+	Disabled bool `yaml:"disabled"`
+	// Threshold is the share of the quota that fires it, above 0 and at most 1; default 0.8.
+	Threshold float64 `yaml:"threshold"`
 }
 
 // SlackNotifier posts to a Slack-compatible incoming webhook (Slack, Mattermost, Rocket.Chat, …).
@@ -192,6 +204,9 @@ func (a *AlertsConfig) applyDefaults() {
 		a.ConvergeP95.MinEvents = 1
 	}
 	def(&a.WebhookSilence.After, DefaultWebhookSilence)
+	if a.CircleQuota.Threshold == 0 {
+		a.CircleQuota.Threshold = DefaultCircleQuotaThreshold
+	}
 	a.Webhook.URL = strings.TrimSpace(a.Webhook.URL)
 	a.Email.Host = strings.TrimSpace(a.Email.Host)
 	if a.Email.Host != "" && a.Email.Port == 0 {
@@ -258,6 +273,9 @@ func (a *AlertsConfig) validateRules(add addFunc) {
 		add("converge_p95.min_events", "must not be negative")
 	}
 	positive("webhook_silence.after", a.WebhookSilence.After)
+	if t := a.CircleQuota.Threshold; !(t > 0 && t <= 1) {
+		add("circle_quota.threshold", "%v must be a share of the quota above 0 and at most 1, such as 0.8 (80 %%)", t)
+	}
 }
 
 // validate checks the webhook notifier's URL.

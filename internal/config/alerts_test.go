@@ -39,6 +39,7 @@ func TestAlertDefaults(t *testing.T) {
 		{"converge threshold", a.ConvergeP95.Threshold.D(), 2 * time.Second},
 		{"converge min events", a.ConvergeP95.MinEvents, 1},
 		{"silence", a.WebhookSilence.After.D(), 2 * time.Hour},
+		{"circle quota threshold", a.CircleQuota.Threshold, 0.8},
 		{"no notifier", a.Slack.Enabled || a.Webhook.URL != "" || a.Email.Host != "", false},
 	}
 	for _, tt := range tests {
@@ -61,6 +62,7 @@ circle_failures: {max: 10, window: 30m}
 review_age: {older_than: 1d}
 credentials: {disabled: true}
 webhook_silence: {after: 6h}
+circle_quota: {threshold: 0.9}
 slack: {enabled: true}
 webhook: {url: "https://ops.example.com/hooks/membersync"}
 email:
@@ -70,7 +72,8 @@ email:
   to: [founder@example.com]
 `)
 	if a.Repeat.D() != 2*time.Hour || a.CircleFailures.Max != 10 || a.CircleFailures.Window.D() != 30*time.Minute ||
-		a.ReviewAge.OlderThan.D() != 24*time.Hour || !a.Credentials.Disabled || a.WebhookSilence.After.D() != 6*time.Hour {
+		a.ReviewAge.OlderThan.D() != 24*time.Hour || !a.Credentials.Disabled || a.WebhookSilence.After.D() != 6*time.Hour ||
+		a.CircleQuota.Threshold != 0.9 {
 		t.Errorf("parsed %+v", a)
 	}
 	if a.Email.Port != 587 || a.Email.SMTPAddr() != "smtp.example.com:587" {
@@ -113,6 +116,8 @@ func TestAlertProblems(t *testing.T) {
 			`alerts.email.from: "nobody" is not an email address`,
 			"alerts.email.to[0]:",
 		}},
+		{"circle quota threshold over 1", "circle_quota: {threshold: 80}\n", []string{"alerts.circle_quota.threshold: 80 must be a share of the quota above 0 and at most 1"}},
+		{"circle quota threshold negative", "circle_quota: {threshold: -0.5}\n", []string{"alerts.circle_quota.threshold: -0.5 must be"}},
 		{"email without recipients", "email: {host: smtp.example.com, from: a@example.com}\n", []string{"alerts.email.to: name at least one recipient"}},
 	}
 	for _, tt := range tests {

@@ -83,6 +83,9 @@ type StripeConfig struct {
 	BaseURL string `yaml:"base_url"`
 	// BillingPortal enables the "update payment method" button on status pages.
 	BillingPortal bool `yaml:"billing_portal"`
+	// RequestsPerMinute is the budget of Stripe calls, default 1200 (20 a second, under the
+	// sandbox's 25); on PostgreSQL every instance shares it.
+	RequestsPerMinute int `yaml:"requests_per_minute"`
 }
 
 // CircleConfig holds the non-secret Circle settings.
@@ -103,8 +106,18 @@ type CircleConfig struct {
 type KitConfig struct {
 	// BaseURL is the Kit API base URL, default https://api.kit.com.
 	BaseURL string `yaml:"base_url"`
-	// RequestsPerMinute throttles the client; default 100 (Kit allows 120 per 60 s per key).
+	// RequestsPerMinute throttles the client; default 100 with an API key (Kit allows 120 per 60 s
+	// per key), 500 with KIT_OAUTH_TOKEN (Kit allows 600 per 60 s per OAuth token).
 	RequestsPerMinute int `yaml:"requests_per_minute"`
+	// Onboarding says who enrolls the plans' onboarding sequences: "api" (default; membersync adds
+	// the subscriber once Circle confirmed access) or "automation" (a Kit automation rule "Tag added"
+	// on the plan's active tag subscribes to the sequence; membersync never calls the sequence
+	// endpoint for onboarding, which saves one Kit call per new purchase).
+	Onboarding string `yaml:"onboarding"`
+	// TagFirst reaches a buyer membersync has not linked to a Kit subscriber yet by tagging first and
+	// creating the subscriber only when Kit does not know the email: one call instead of two for a
+	// buyer already on the list, three instead of two for one who is not.
+	TagFirst bool `yaml:"tag_first"`
 }
 
 // Plan is one product the founder sells and what it grants; the type lives in package plan, which
@@ -127,6 +140,10 @@ type Secrets struct {
 	StripeWebhookSecrets []string // STRIPE_WEBHOOK_SECRET
 	CircleAPIToken       string   // CIRCLE_API_TOKEN
 	KitAPIKey            string   // KIT_API_KEY
+	// KitOAuthToken, when set, is used instead of KitAPIKey: the access token of an OAuth app the
+	// founder authorized for their own Kit account (600 requests per 60 s instead of 120). Kit's
+	// access tokens expire; membersync does not refresh them.
+	KitOAuthToken string // KIT_OAUTH_TOKEN
 	// SigningKey keys the HMAC of status links and of email hashes in logs.
 	SigningKey string // MEMBERSYNC_SIGNING_KEY
 	// MetricsToken guards /metrics on the main listener.

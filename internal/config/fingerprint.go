@@ -125,6 +125,7 @@ func (s Secrets) Fingerprints() []Fingerprint {
 		stripe, webhook,
 		one(EnvCircleAPIToken, s.CircleAPIToken),
 		one(EnvKitAPIKey, s.KitAPIKey),
+		one(EnvKitOAuthToken, s.KitOAuthToken),
 		signing,
 		one(EnvMetricsToken, s.MetricsToken),
 		one(EnvSlackWebhookURL, s.Alerts.SlackWebhookURL),
@@ -159,6 +160,18 @@ func databasePassword(dsn string) string {
 	for name := range q {
 		if strings.EqualFold(name, "password") {
 			return q.Get(name)
+		}
+	}
+	return ""
+}
+
+// FingerprintOf returns the fingerprint of the secret that env names (its first value), or "" when
+// it is not set or cannot be fingerprinted. Instances that share MEMBERSYNC_SIGNING_KEY agree on it,
+// so it names a credential across instances (the provider budgets' keys) without revealing it.
+func (s Secrets) FingerprintOf(env string) string {
+	for _, f := range s.Fingerprints() {
+		if f.Env == env && len(f.Prints) > 0 {
+			return f.Prints[0]
 		}
 	}
 	return ""

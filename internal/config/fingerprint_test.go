@@ -11,7 +11,7 @@ const testSigningKey = "0123456789abcdef0123456789abcdef-signing"
 func fullSecrets() Secrets {
 	return Secrets{
 		StripeSecretKey: "rk_test_51Habcdef0123456789", StripeWebhookSecrets: []string{"whsec_old0123456789", "whsec_new0123456789"},
-		CircleAPIToken: "circle-token-0123456789", KitAPIKey: "kit-key-0123456789", SigningKey: testSigningKey,
+		CircleAPIToken: "circle-token-0123456789", KitAPIKey: "kit-key-0123456789", KitOAuthToken: "kit-oauth-0123456789", SigningKey: testSigningKey,
 		MetricsToken: "metrics-token-0123456789",
 		Alerts:       AlertSecrets{SlackWebhookURL: "https://hooks.slack.com/services/T0/B0/abc", WebhookSecret: "alert-secret-0123456789", SMTPPassword: "smtp pw"},
 		DatabaseURL:  "postgres://membersync:db-s3cretpw@db.internal/membersync",
@@ -33,7 +33,7 @@ func TestFingerprints(t *testing.T) {
 	s := fullSecrets()
 	values := map[string][]string{
 		EnvStripeSecretKey: {s.StripeSecretKey}, EnvStripeWebhookSecret: s.StripeWebhookSecrets, EnvCircleAPIToken: {s.CircleAPIToken},
-		EnvKitAPIKey: {s.KitAPIKey}, EnvSigningKey: {s.SigningKey}, EnvMetricsToken: {s.MetricsToken},
+		EnvKitAPIKey: {s.KitAPIKey}, EnvKitOAuthToken: {s.KitOAuthToken}, EnvSigningKey: {s.SigningKey}, EnvMetricsToken: {s.MetricsToken},
 		EnvSlackWebhookURL: {s.Alerts.SlackWebhookURL}, EnvAlertWebhookSecret: {s.Alerts.WebhookSecret}, EnvSMTPPassword: {s.Alerts.SMTPPassword},
 		EnvDatabaseURL: {"db-s3cretpw"},
 	}

@@ -44,6 +44,7 @@ const (
 	EnvStripeWebhookSecret = "STRIPE_WEBHOOK_SECRET"
 	EnvCircleAPIToken      = "CIRCLE_API_TOKEN"
 	EnvKitAPIKey           = "KIT_API_KEY"
+	EnvKitOAuthToken       = "KIT_OAUTH_TOKEN"
 	EnvSigningKey          = "MEMBERSYNC_SIGNING_KEY"
 	EnvMetricsToken        = "MEMBERSYNC_METRICS_TOKEN"
 )
@@ -109,6 +110,7 @@ func SecretsFromEnv(getenv func(string) string) Secrets {
 		StripeSecretKey: strings.TrimSpace(getenv(EnvStripeSecretKey)),
 		CircleAPIToken:  strings.TrimSpace(getenv(EnvCircleAPIToken)),
 		KitAPIKey:       strings.TrimSpace(getenv(EnvKitAPIKey)),
+		KitOAuthToken:   strings.TrimSpace(getenv(EnvKitOAuthToken)),
 		SigningKey:      strings.TrimSpace(getenv(EnvSigningKey)),
 		MetricsToken:    strings.TrimSpace(getenv(EnvMetricsToken)),
 		Alerts:          alertSecretsFromEnv(getenv),
@@ -128,6 +130,7 @@ var secretKeys = map[string]string{
 	"webhook_secret": EnvStripeWebhookSecret, "stripe_webhook_secret": EnvStripeWebhookSecret, "signing_secret": EnvStripeWebhookSecret,
 	"circle_api_token": EnvCircleAPIToken, "api_token": EnvCircleAPIToken, "token": EnvCircleAPIToken,
 	"kit_api_key": EnvKitAPIKey, "api_key": EnvKitAPIKey, "api_secret": EnvKitAPIKey,
+	"kit_oauth_token": EnvKitOAuthToken, "oauth_token": EnvKitOAuthToken, "access_token": EnvKitOAuthToken, "refresh_token": EnvKitOAuthToken,
 	"signing_key": EnvSigningKey, "password": "an environment variable",
 }
 
@@ -227,6 +230,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Kit.RequestsPerMinute == 0 {
 		c.Kit.RequestsPerMinute = 100
+		if c.Secrets.KitOAuthToken != "" {
+			c.Kit.RequestsPerMinute = 500 // Kit allows an OAuth token 600 per 60 s
+		}
+	}
+	if c.Kit.Onboarding == "" {
+		c.Kit.Onboarding = KitOnboardingAPI
 	}
 	for _, u := range []*string{&c.Stripe.BaseURL, &c.Circle.BaseURL, &c.Kit.BaseURL} {
 		*u = strings.TrimRight(*u, "/")
@@ -258,6 +267,7 @@ func (c *Config) Validate() Problems {
 	c.validateServer(&p)
 	c.validateRates(&p)
 	validatePlans(&p, c.Plans)
+	c.validateKit(&p)
 	c.validateSchedules(&p)
 	c.Egress.validate(&p)
 	p = append(p, c.Alerts.validate("alerts")...)
@@ -354,14 +364,29 @@ func (c *Config) validateServer(p *Problems) {
 	}
 }
 
-// validateRates checks the providers' request rates.
+// validateRates checks the providers' request rates. A rate above a provider's documented limit is
+// allowed only toward a loopback base_url: a fake on this machine, whose limits the launch-day
+// benchmark scales by the same factor as membersync's rates.
 func (c *Config) validateRates(p *Problems) {
+	if c.Stripe.RequestsPerMinute < 0 || (c.Stripe.RequestsPerMinute > 6000 && !loopbackURL(c.Stripe.BaseURL)) {
+		p.add("stripe.requests_per_minute: %d is outside 1..6000 (Stripe allows 100 requests per second live, 25 in a sandbox; more is allowed only when stripe.base_url is a loopback host, a fake)", c.Stripe.RequestsPerMinute)
+	}
 	if c.Circle.RequestsPerMinute < 0 {
 		p.add("circle.requests_per_minute: must be positive")
 	}
-	if c.Kit.RequestsPerMinute < 0 || c.Kit.RequestsPerMinute > 120 {
-		p.add("kit.requests_per_minute: %d is outside 1..120 (Kit allows 120 requests per minute per API key)", c.Kit.RequestsPerMinute)
+	kitMax, kitWhy := 120, "Kit allows 120 requests per minute per API key, 600 per OAuth token ("+EnvKitOAuthToken+")"
+	if c.Secrets.KitOAuthToken != "" {
+		kitMax, kitWhy = 600, "Kit allows 600 requests per minute per OAuth token"
 	}
+	if c.Kit.RequestsPerMinute < 0 || (c.Kit.RequestsPerMinute > kitMax && !loopbackURL(c.Kit.BaseURL)) {
+		p.add("kit.requests_per_minute: %d is outside 1..%d (%s; more is allowed only when kit.base_url is a loopback host, a fake)", c.Kit.RequestsPerMinute, kitMax, kitWhy)
+	}
+}
+
+// loopbackURL reports whether the URL's host is this machine (LoopbackHost).
+func loopbackURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && LoopbackHost(u.Hostname())
 }
 
 // validatePlans checks the plan mapping: at least one plan, unique ids, each Stripe price and
@@ -500,8 +525,8 @@ func (c *Config) RequireSecrets() Problems {
 	if s.CircleAPIToken == "" {
 		p = append(p, EnvCircleAPIToken+": not set; create an Admin V2 token in Circle (Developers → Tokens)")
 	}
-	if s.KitAPIKey == "" {
-		p = append(p, EnvKitAPIKey+": not set; create a v4 API key in Kit (Settings → Developer)")
+	if s.KitAPIKey == "" && s.KitOAuthToken == "" {
+		p = append(p, EnvKitAPIKey+": not set; create a v4 API key in Kit (Settings → Developer), or set "+EnvKitOAuthToken)
 	}
 	if msg := s.SigningKeyProblem(); msg != "" {
 		p = append(p, msg)

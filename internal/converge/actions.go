@@ -9,6 +9,7 @@ import (
 
 	"github.com/membersync/membersync/internal/egress"
 	"github.com/membersync/membersync/internal/entitlement"
+	"github.com/membersync/membersync/internal/kit"
 	"github.com/membersync/membersync/internal/provider"
 	"github.com/membersync/membersync/internal/store"
 )
@@ -43,7 +44,9 @@ func (c *converger) has(provider, kind string, target int64, email string) (stor
 }
 
 // fail classifies a failed action: permanent ones become review items blocking that action,
-// credential problems a review item for the provider, transient ones a retry of the whole sync.
+// credential problems a review item for the provider, transient ones a retry of the whole sync. A
+// provider's limit (Circle's member limits) opens a review item for the provider that blocks nothing
+// and retries the sync once the limit lifts, as a rate limit does.
 func (c *converger) fail(prov, key string, err error) {
 	kind := provider.KindOf(err)
 	switch kind {
@@ -56,17 +59,42 @@ func (c *converger) fail(prov, key string, err error) {
 		c.e.review(c.ctx, c.j, store.ReviewItem{PersonID: c.person.ID, Kind: "credentials", ActionKey: prov,
 			Reason: configReason(prov+" rejected membersync's credentials; fix the token, then retry", err), LastError: safeError(err)})
 	default:
-		var snooze time.Duration
-		var pe *provider.Error
-		if errors.As(err, &pe) && pe.Kind == provider.RateLimited {
-			snooze = max(pe.RetryAfter, c.e.rateLimitSnooze())
+		if kind == provider.Limit {
+			c.e.review(c.ctx, c.j, c.e.limitItem(c.person.ID, prov, err))
 		}
-		if c.retry == nil {
+		snooze := c.e.snoozeFor(err)
+		switch {
+		case c.retry == nil:
 			c.retry = &errRetry{err: err, snooze: snooze}
-		} else if snooze == 0 {
+		case snooze == 0:
 			c.retry.snooze = 0 // a real failure among them: retry with backoff
+		case c.retry.snooze > 0:
+			c.retry.snooze = min(c.retry.snooze, snooze) // retry when the shortest wait is over
 		}
 	}
+}
+
+// limitSnooze is how long a sync waits after a provider's limit that did not say when it lifts.
+const limitSnooze = time.Hour
+
+// snoozeFor is how long the job waits before it retries after err, without burning an attempt: a
+// rate limit's window (at least RateLimitSnooze), a limit's RetryAfter (Circle's daily member limit:
+// the next 00:01 UTC). It is 0 for a failure that retries with backoff.
+func (e *Engine) snoozeFor(err error) time.Duration {
+	var pe *provider.Error
+	if !errors.As(err, &pe) {
+		return 0
+	}
+	switch pe.Kind {
+	case provider.RateLimited:
+		return max(pe.RetryAfter, e.rateLimitSnooze())
+	case provider.Limit:
+		if pe.RetryAfter > 0 {
+			return pe.RetryAfter
+		}
+		return limitSnooze
+	}
+	return 0
 }
 
 func (c *converger) did(action string) { c.actions = append(c.actions, action) }
@@ -198,6 +226,9 @@ func (c *converger) kit() {
 		if s.Kind == entitlement.SequenceOnboarding && gatedPlans[s.PlanID] {
 			continue // email never announces access that does not exist yet
 		}
+		if s.Kind == entitlement.SequenceOnboarding && c.onboardingByAutomation() {
+			continue // a Kit automation on the plan's tag, itself gated on Circle, enrolls it
+		}
 		if _, ok := c.has(store.ProviderKit, store.KindSequence, s.SequenceID, ""); ok {
 			continue // enrolled once, whatever the email
 		}
@@ -206,30 +237,16 @@ func (c *converger) kit() {
 	if len(addTags) == 0 && len(addSeqs) == 0 {
 		return
 	}
-	// Kit v4 tags only existing subscribers: upsert first.
+	// Kit v4 tags and enrolls only existing subscribers: reach the subscriber of this email first.
 	if c.person.KitSubscriberID == 0 || !c.remoteIsCurrent(store.ProviderKit, c.person.KitSubscriberID) {
-		key := "kit:upsert_subscriber"
-		if c.blocked[key] {
-			c.partial = true
+		var ok bool
+		if addTags, ok = c.kitSubscriber(addTags); !ok {
 			return
-		}
-		sub, created, err := c.e.Kit.UpsertSubscriber(c.ctx, c.email, firstName(c.name))
-		if err != nil {
-			c.fail("kit", key, err)
-			return
-		}
-		c.person.KitSubscriberID = sub.ID
-		if err := c.e.Store.SetRemoteIDs(c.ctx, c.person.ID, 0, sub.ID); err != nil {
-			c.fail("store", key, err)
-			return
-		}
-		if created {
-			c.did(key)
 		}
 	}
 	for _, t := range addTags {
 		a := store.Applied{PersonID: c.person.ID, Provider: store.ProviderKit, Kind: store.KindTag, TargetID: t, Email: c.email, RemoteID: c.person.KitSubscriberID}
-		c.grant("kit", fmt.Sprintf("kit:tag:%d", t), a, func() error {
+		c.grant("kit", kitTagKey(t), a, func() error {
 			_, err := c.e.Kit.TagSubscriber(c.ctx, t, c.email)
 			return err
 		})
@@ -242,6 +259,79 @@ func (c *converger) kit() {
 		})
 	}
 }
+
+// kitModes is what a Kit client may tell the engine beyond kitAPI about how the founder set Kit up
+// (*kit.Client does, from kit.onboarding and kit.tag_first); a client without it keeps the defaults:
+// membersync enrolls onboarding itself and creates a subscriber before tagging it.
+type kitModes interface {
+	// OnboardingByAutomation reports that a Kit automation on the plan's tag enrolls onboarding.
+	OnboardingByAutomation() bool
+	// TagFirst reports that a subscriber not linked yet is reached through TagOrCreate.
+	TagFirst() bool
+	TagOrCreate(ctx context.Context, tagID int64, email, firstName string) (sub kit.Subscriber, created, added bool, err error)
+}
+
+// onboardingByAutomation reports whether a Kit automation, not the engine, enrolls onboarding.
+func (c *converger) onboardingByAutomation() bool {
+	m, ok := c.e.Kit.(kitModes)
+	return ok && m.OnboardingByAutomation()
+}
+
+// kitSubscriber links the person to the Kit subscriber of their current email, which Kit v4 needs
+// before it tags or enrolls anyone. It creates the subscriber (UpsertSubscriber); or, when the client
+// tags first, it tags with the first tag of addTags and lets Kit create the subscriber only if Kit
+// does not know the email: one call instead of two for a buyer already on the list. It returns the
+// tags still to add, and false when no Kit action can go on in this sync.
+func (c *converger) kitSubscriber(addTags []int64) (rest []int64, ok bool) {
+	const key = "kit:upsert_subscriber"
+	if c.blocked[key] {
+		c.partial = true
+		return nil, false
+	}
+	m, isModes := c.e.Kit.(kitModes)
+	i := slices.IndexFunc(addTags, func(t int64) bool { return !c.blocked[kitTagKey(t)] })
+	if !isModes || !m.TagFirst() || i < 0 {
+		sub, created, err := c.e.Kit.UpsertSubscriber(c.ctx, c.email, firstName(c.name))
+		if err != nil {
+			c.fail("kit", key, err)
+			return nil, false
+		}
+		return addTags, c.linkKit(key, sub.ID, created)
+	}
+	t := addTags[i]
+	rest = slices.Delete(slices.Clone(addTags), i, i+1)
+	sub, created, _, err := m.TagOrCreate(c.ctx, t, c.email, firstName(c.name))
+	if sub.ID != 0 && !c.linkKit(key, sub.ID, created) {
+		return nil, false
+	}
+	if err != nil {
+		var pe *provider.Error
+		if errors.As(err, &pe) && pe.Operation == "upsert_subscriber" {
+			c.fail("kit", key, err)
+		} else {
+			c.fail("kit", kitTagKey(t), err)
+		}
+		return rest, sub.ID != 0 // with the subscriber linked, the other actions go on
+	}
+	a := store.Applied{PersonID: c.person.ID, Provider: store.ProviderKit, Kind: store.KindTag, TargetID: t, Email: c.email, RemoteID: sub.ID}
+	c.grant("kit", kitTagKey(t), a, func() error { return nil }) // Kit confirmed the tag above
+	return rest, true
+}
+
+// linkKit records subscriber id as the person's Kit subscriber; created journals its creation.
+func (c *converger) linkKit(key string, id int64, created bool) bool {
+	c.person.KitSubscriberID = id
+	if err := c.e.Store.SetRemoteIDs(c.ctx, c.person.ID, 0, id); err != nil {
+		c.fail("store", key, err)
+		return false
+	}
+	if created {
+		c.did(key)
+	}
+	return true
+}
+
+func kitTagKey(tagID int64) string { return fmt.Sprintf("kit:tag:%d", tagID) }
 
 // revoke removes one confirmed grant through call, then forgets it; a failure is classified and the
 // grant stays recorded, so the next sync tries again.

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -167,26 +166,12 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	ctx = provider.WithObserver(ctx, j.call)
 
 	// 1. Billing: every Stripe customer of the person, including others with the same email.
-	customerIDs := person.CustomerIDs
-	if person.Email != "" {
-		more, err := e.Billing.CustomerIDsByEmail(ctx, person.Email)
-		if err != nil {
-			return out, e.failed(ctx, j, log, person, attempt, "stripe", err)
-		}
-		for _, id := range more {
-			if !slices.Contains(customerIDs, id) {
-				if linked, err := e.Store.LinkCustomer(ctx, personID, id); err != nil {
-					return out, err
-				} else if linked {
-					customerIDs = append(customerIDs, id)
-					j.add("sync", "link_customer", id, "linked", 0, 0, "another Stripe customer with the same email")
-				}
-			}
-		}
-	}
-	billing, err := e.Billing.Snapshot(ctx, customerIDs...)
+	billing, stripeErr, err := e.readBilling(ctx, j, person)
 	if err != nil {
-		return out, e.failed(ctx, j, log, person, attempt, "stripe", err)
+		return out, err
+	}
+	if stripeErr != nil {
+		return out, e.failed(ctx, j, log, person, attempt, "stripe", stripeErr)
 	}
 
 	// 2. Identity: the person's email as Stripe holds it now.
@@ -256,6 +241,9 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	if _, err := e.Store.ResolveReviews(ctx, personID, "sync_failing", "*", "membersync", "a later sync succeeded"); err != nil {
 		return out, err
 	}
+	if _, err := e.Store.ResolveReviews(ctx, personID, reviewMemberLimit, "*", "membersync", "a later sync succeeded"); err != nil {
+		return out, err
+	}
 	if err := e.Store.FinishSync(ctx, personID, begun.Generation); err != nil {
 		return out, err
 	}
@@ -282,8 +270,9 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 // failedAfter is how many failed attempts make a sync a review item (and an alert) while it retries.
 const failedAfter = 3
 
-// failed turns a failure into the job's answer: retryable ones retry (rate limits snooze), others
-// become review items.
+// failed turns a failure into the job's answer: retryable ones retry (rate limits snooze), a
+// provider's limit opens its review item and snoozes until the limit lifts, others become review
+// items.
 func (e *Engine) failed(ctx context.Context, j *journal, log *slog.Logger, person store.Person, attempt int, prov string, err error) error {
 	var rerr *errRetry
 	if errors.As(err, &rerr) {
@@ -292,6 +281,11 @@ func (e *Engine) failed(ctx context.Context, j *journal, log *slog.Logger, perso
 	kind := provider.KindOf(err)
 	if prov != "" {
 		j.add("sync", "sync", prov, "failed", 0, 0, safeError(err))
+	}
+	if kind == provider.Limit && rerr == nil {
+		// A provider's limit outside the converger (which opens its own item): say so, wait it out.
+		e.review(ctx, j, e.limitItem(person.ID, prov, err))
+		return &errRetry{err: err, snooze: e.snoozeFor(err)}
 	}
 	switch {
 	case kind == provider.Config:
@@ -314,6 +308,30 @@ func (e *Engine) failed(ctx context.Context, j *journal, log *slog.Logger, perso
 		return &errRetry{err: err, snooze: e.rateLimitSnooze()}
 	}
 	return &errRetry{err: err}
+}
+
+// reviewMemberLimit is the review item of Circle refusing a new member because the community
+// reached its daily member limit or its plan's member cap (a provider.Limit): not a token problem.
+// There is one per person (its action key is the provider, which blocks no action); the sync
+// snoozes until the limit lifts and the item resolves when a later sync succeeds. The alert of the
+// same name fires once while any is open.
+const reviewMemberLimit = "circle_member_limit"
+
+// limitItem is the review item of a provider.Limit failure of prov: what it means in the founder's
+// words and when membersync tries again.
+func (e *Engine) limitItem(personID int64, prov string, err error) store.ReviewItem {
+	next := e.now().Add(e.snoozeFor(err)).UTC().Round(time.Minute).Format("2006-01-02 15:04 UTC")
+	it := store.ReviewItem{PersonID: personID, Kind: reviewMemberLimit, ActionKey: prov, LastError: safeError(err),
+		Reason: "Circle refused a new member: the community reached its daily member limit (or its plan's member cap). " +
+			"Not a token problem. membersync retries automatically after the limit lifts (next try " + next + "); " +
+			"upgrade the Circle plan if this happens on every launch"}
+	if prov != "circle" {
+		// No other provider reports a limit today; should one, its item says so in general words.
+		it.Kind = prov + "_limit"
+		it.Reason = prov + " refused the request: the account reached a limit of its plan. Not a token problem. " +
+			"membersync retries automatically after the limit lifts (next try " + next + ")"
+	}
+	return it
 }
 
 func (e *Engine) review(ctx context.Context, j *journal, it store.ReviewItem) {

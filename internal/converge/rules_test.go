@@ -176,7 +176,7 @@ func TestRateLimitSnoozesTheJob(t *testing.T) {
 		{
 			name:       "circle 429",
 			fault:      func(e *env) { e.circle.Faults.FailFor(time.Hour, providertest.Fault{Status: 429}) },
-			wantSnooze: snooze,
+			wantSnooze: circle.RateLimitWindow, // Circle's recommended wait, longer than the engine's snooze
 		},
 		{
 			name:       "circle 429 with Retry-After",
@@ -186,7 +186,7 @@ func TestRateLimitSnoozesTheJob(t *testing.T) {
 		{
 			name:       "kit 429",
 			fault:      func(e *env) { e.kit.Faults.FailFor(time.Hour, providertest.Fault{Status: 429}) },
-			wantSnooze: snooze,
+			wantSnooze: kit.RateLimitWindow, // Kit's rolling window
 			wantCircle: true,
 		},
 		{
@@ -233,6 +233,7 @@ func TestRateLimitSnoozesTheJob(t *testing.T) {
 				// The lease was given back: the next run of the job converges once the provider recovers.
 				e.circle.Faults.Heal()
 				e.kit.Faults.Heal()
+				e.withoutRetries() // fresh budgets: the 429's pause is over
 				if err := work(e.ctx, w.Work, pid, 1); err != nil {
 					t.Fatalf("Work after the provider recovered: %v", err)
 				}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/membersync/membersync/internal/queue"
 	"github.com/membersync/membersync/internal/store"
 )
 
@@ -55,17 +56,26 @@ type Resyncer struct {
 
 // Person triggers the person's sync (Trigger in a transaction of its own).
 func (r Resyncer) Person(ctx context.Context, personID int64, reason string) error {
-	return r.Store.InTx(ctx, func(tx *store.Tx) error {
+	return r.wake(r.Store.InTx(ctx, func(tx *store.Tx) error {
 		return Trigger(ctx, tx, r.Queue, personID, reason)
-	})
+	}))
 }
 
 // Customer triggers the sync of the Stripe customer's person, creating the person when needed
 // (TriggerCustomer in a transaction of its own).
 func (r Resyncer) Customer(ctx context.Context, customerID, reason string) error {
-	return r.Store.InTx(ctx, func(tx *store.Tx) error {
+	return r.wake(r.Store.InTx(ctx, func(tx *store.Tx) error {
 		return TriggerCustomer(ctx, tx, r.Queue, customerID, reason)
-	})
+	}))
+}
+
+// wake starts the committed sync now rather than at the workers' next poll, when the queue can
+// (*queue.Queue.Wake), and returns the transaction's err.
+func (r Resyncer) wake(err error) error {
+	if w, ok := r.Queue.(interface{ Wake(queues ...string) }); ok && err == nil {
+		w.Wake(queue.QueueSync)
+	}
+	return err
 }
 
 // Batch collects the jobs that follow one transaction's dirty marks and inserts them in that

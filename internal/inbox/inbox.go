@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/membersync/membersync/internal/converge"
+	"github.com/membersync/membersync/internal/queue"
 	"github.com/membersync/membersync/internal/store"
 )
 
@@ -25,9 +26,11 @@ const (
 	Ignored   Result = "ignored"   // new, stored, a type membersync does not act on
 )
 
-// Enqueuer inserts jobs inside a store transaction.
+// Enqueuer inserts jobs inside a store transaction, and wakes this process's workers once that
+// transaction committed (*queue.Queue is one).
 type Enqueuer interface {
 	InsertTx(ctx context.Context, tx *store.Tx, jobs []river.InsertManyParams) error
+	Wake(queues ...string)
 }
 
 // maxBatch bounds how many deliveries share one commit.
@@ -164,6 +167,7 @@ func (in *Inbox) store1(ctx context.Context, batch []*request) ([]Result, error)
 	slices.SortFunc(order, func(a, b int) int {
 		return cmp.Or(cmp.Compare(batch[a].ev.CustomerID, batch[b].ev.CustomerID), cmp.Compare(batch[a].ev.ID, batch[b].ev.ID))
 	})
+	queued := false
 	err := in.store.InTx(ctx, func(tx *store.Tx) error {
 		var jobs converge.Batch
 		for _, i := range order {
@@ -186,11 +190,16 @@ func (in *Inbox) store1(ctx context.Context, batch []*request) ([]Result, error)
 			if ir.NeedsResolve {
 				jobs.Resolve(r.ev.ID)
 			}
+			queued = queued || ir.NeedsSync || ir.NeedsResolve
 		}
 		return jobs.Insert(ctx, tx, in.queue)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if queued {
+		// The syncs and resolves are committed: start them now rather than at the workers' next poll.
+		in.queue.Wake(queue.QueueSync)
 	}
 	return results, nil
 }

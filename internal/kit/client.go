@@ -1,8 +1,9 @@
 // Package kit is membersync's client for the Kit (formerly ConvertKit) API v4, authenticated with a
-// v4 API key. It owns the few calls the reconciler and the drift sweep need (upsert and find
-// subscribers, tag and untag, add to a sequence, page through a tag's subscribers), the mapping of
-// Kit's answers to provider Kinds, and a token bucket that keeps every caller of one Client under
-// Kit's 120 requests per 60 s per key.
+// v4 API key or an OAuth access token. It owns the few calls the reconciler and the drift sweep need
+// (upsert and find subscribers, tag and untag, add to a sequence, page through a tag's subscribers),
+// the mapping of Kit's answers to provider Kinds, and a token bucket that keeps every caller of one
+// Client under Kit's limit for the credential: 120 requests per 60 s for an API key, 600 for an
+// OAuth token. calls.go says what Kit v4 allows to spend fewer calls per purchase.
 package kit
 
 import (
@@ -15,22 +16,38 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/time/rate"
-
+	"github.com/membersync/membersync/internal/budget"
 	"github.com/membersync/membersync/internal/identity"
 	"github.com/membersync/membersync/internal/provider"
 )
 
-// keyLimitPerMinute is Kit's documented limit for an API key: 120 requests per 60 s.
-const keyLimitPerMinute = 120
+// Kit's documented limits per credential (developers.kit.com/api-reference/rate-limits): 120
+// requests per 60 s for an API key, 600 for an OAuth access token.
+const (
+	keyLimitPerMinute   = 120
+	oauthLimitPerMinute = 600
+)
 
 // Defaults applied by New to zero Config fields.
 const (
-	DefaultBaseURL           = "https://api.kit.com"
+	DefaultBaseURL = "https://api.kit.com"
+	// DefaultRequestsPerMinute is the rate for an API key: Kit allows 120, the rest is margin.
 	DefaultRequestsPerMinute = 100
-	DefaultTimeout           = 15 * time.Second
-	DefaultMaxRetries        = 2
-	DefaultMaxWait           = 10 * time.Second
+	// DefaultOAuthRequestsPerMinute is the rate for an OAuth token: Kit allows 600, with the same
+	// sixth kept as margin.
+	DefaultOAuthRequestsPerMinute = 500
+	DefaultTimeout                = 15 * time.Second
+	DefaultMaxRetries             = 2
+	DefaultMaxWait                = 10 * time.Second
+)
+
+// Who enrolls the plans' onboarding sequences (Config.Onboarding).
+const (
+	// OnboardingAPI: membersync adds the subscriber to the sequence, once, after the Circle grant.
+	OnboardingAPI = "api"
+	// OnboardingAutomation: a Kit automation rule ("Tag added" → "Subscribe to sequence") on the
+	// plan's tag enrolls it; membersync never calls the sequence endpoint for onboarding.
+	OnboardingAutomation = "automation"
 )
 
 // Config configures a Client. Zero fields take the defaults above.
@@ -40,9 +57,25 @@ type Config struct {
 	BaseURL string
 	// APIKey is the v4 API key, sent as X-Kit-Api-Key. It never appears in errors or calls.
 	APIKey string
+	// OAuthToken, when set, is sent instead of APIKey as Authorization: Bearer: the access token of
+	// an OAuth app the founder authorized for their own account, which Kit allows 600 requests per
+	// 60 s instead of 120. Kit's access tokens expire (the token endpoint answers expires_in); this
+	// client does not refresh them: an expired token is a 401, a Config error.
+	OAuthToken string
 	// RequestsPerMinute is the rate of the token bucket shared by every caller of the Client,
-	// default 100 (Kit allows 120 per 60 s per key; the rest is margin).
+	// default 100 for an API key (Kit allows 120 per 60 s) and 500 for an OAuth token (Kit allows
+	// 600); the rest is margin.
 	RequestsPerMinute int
+	// Budget, when set, replaces that bucket: the database budget every instance shares
+	// (store.Budget, built with Rate(RequestsPerMinute), or OAuthRate for an OAuth token).
+	Budget budget.Budget
+	// Onboarding is OnboardingAPI (default, also for "") or OnboardingAutomation: how the founder
+	// set up Kit, which the sync engine asks through OnboardingByAutomation.
+	Onboarding string
+	// TagFirst makes the sync engine tag a person it has not linked to a subscriber yet with
+	// TagOrCreate (one call when Kit already has the email, three when not) instead of creating the
+	// subscriber first (two calls either way). It pays when most buyers are already on the list.
+	TagFirst bool
 	// Timeout bounds one HTTP request, default 15 s. It is ignored when HTTPClient is set.
 	Timeout time.Duration
 	// MaxRetries is how many times a transient or rate-limited failure is retried in-process,
@@ -54,6 +87,9 @@ type Config struct {
 	// HTTPClient sends the requests; nil means a client with Timeout. Its redirect policy is
 	// replaced so that no redirect is followed.
 	HTTPClient *http.Client
+	// RateLimitWindow is how long every call waits after a 429, default RateLimitWindow (the
+	// provider's documented window); the demo and tests shorten it.
+	RateLimitWindow time.Duration
 	// Observer receives every HTTP call (one per attempt).
 	Observer provider.Observer
 	// Now is the clock for call records; nil means time.Now.
@@ -62,8 +98,28 @@ type Config struct {
 
 // Client calls the Kit API v4. It is safe for concurrent use; all callers share its throttle.
 type Client struct {
-	http    *provider.HTTP
-	limiter *rate.Limiter
+	http         *provider.HTTP
+	rate         budget.Rate
+	byAutomation bool // Config.Onboarding is OnboardingAutomation
+	tagFirst     bool // Config.TagFirst
+}
+
+// RateLimitWindow is how long every Kit call waits after a 429: Kit counts a rolling 60 s and
+// answers "Retry later" without Retry-After.
+const RateLimitWindow = 60 * time.Second
+
+// Rate is the budget of an API key at requestsPerMinute (DefaultRequestsPerMinute when zero), its
+// burst sized by burst against Kit's 120 per 60 s.
+func Rate(requestsPerMinute int) budget.Rate {
+	rpm := provider.OrDefault(requestsPerMinute, DefaultRequestsPerMinute)
+	return budget.Rate{PerMinute: rpm, Burst: burst(rpm, keyLimitPerMinute)}
+}
+
+// OAuthRate is the budget of an OAuth token at requestsPerMinute (DefaultOAuthRequestsPerMinute
+// when zero), its burst sized by burst against Kit's 600 per 60 s.
+func OAuthRate(requestsPerMinute int) budget.Rate {
+	rpm := provider.OrDefault(requestsPerMinute, DefaultOAuthRequestsPerMinute)
+	return budget.Rate{PerMinute: rpm, Burst: burst(rpm, oauthLimitPerMinute)}
 }
 
 // New returns a Client for cfg.
@@ -72,35 +128,50 @@ func New(cfg Config) *Client {
 	if base == "" {
 		base = DefaultBaseURL
 	}
-	rpm := provider.OrDefault(cfg.RequestsPerMinute, DefaultRequestsPerMinute)
 	timeout := provider.OrDefault(cfg.Timeout, DefaultTimeout)
 	if cfg.HTTPClient != nil {
 		timeout = 0 // Config.Timeout is ignored when HTTPClient is set
 	}
-	limiter := provider.NewLimiter(rpm, burst(rpm))
+	r := Rate(cfg.RequestsPerMinute)
 	key := cfg.APIKey
+	header := func(h http.Header) { h.Set("X-Kit-Api-Key", key) }
+	if token := cfg.OAuthToken; token != "" {
+		r = OAuthRate(cfg.RequestsPerMinute)
+		header = func(h http.Header) { h.Set("Authorization", "Bearer "+token) }
+	}
 	return &Client{
-		limiter: limiter,
+		rate:         r,
+		byAutomation: cfg.Onboarding == OnboardingAutomation,
+		tagFirst:     cfg.TagFirst,
 		http: &provider.HTTP{
-			Provider:   "kit",
-			BaseURL:    base,
-			Header:     func(h http.Header) { h.Set("X-Kit-Api-Key", key) },
-			Client:     provider.NoRedirectClient(timeout, cfg.HTTPClient),
-			Limiter:    limiter,
-			MaxRetries: provider.Retries(cfg.MaxRetries, DefaultMaxRetries),
-			MaxWait:    provider.OrDefault(cfg.MaxWait, DefaultMaxWait),
-			Observer:   provider.Scrubbing(cfg.Observer, provider.StripURLQuery),
-			Now:        cfg.Now,
+			Provider:        "kit",
+			BaseURL:         base,
+			Header:          header,
+			Client:          provider.NoRedirectClient(timeout, cfg.HTTPClient),
+			Budget:          provider.NewBudget(cfg.Budget, r, cfg.Now),
+			RateLimitWindow: provider.OrDefault(cfg.RateLimitWindow, RateLimitWindow),
+			MaxRetries:      provider.Retries(cfg.MaxRetries, DefaultMaxRetries),
+			MaxWait:         provider.OrDefault(cfg.MaxWait, DefaultMaxWait),
+			Observer:        provider.Scrubbing(cfg.Observer, provider.StripURLQuery),
+			Now:             cfg.Now,
 		},
 	}
 }
 
-// burst sizes the token bucket so that a full bucket plus a minute of refill stays within Kit's 120
-// requests per 60 s whenever the configured rate leaves room for it: a tenth of a minute's requests,
-// at most the margin below Kit's limit, at least 1.
-func burst(rpm int) int {
-	return max(1, min(rpm/10, keyLimitPerMinute-rpm))
+// burst sizes the token bucket so that a full bucket plus a minute of refill stays within limit,
+// Kit's requests per 60 s for the credential, whenever the configured rate leaves room for it: a
+// tenth of a minute's requests, at most the margin below the limit, at least 1.
+func burst(rpm, limit int) int {
+	return max(1, min(rpm/10, limit-rpm))
 }
+
+// OnboardingByAutomation reports whether a Kit automation enrolls the plans' onboarding sequences
+// (Config.Onboarding), so that the sync engine does not call AddToSequence for them.
+func (c *Client) OnboardingByAutomation() bool { return c.byAutomation }
+
+// TagFirst reports whether the sync engine should reach a subscriber it has not linked yet through
+// TagOrCreate rather than UpsertSubscriber (Config.TagFirst).
+func (c *Client) TagFirst() bool { return c.tagFirst }
 
 // do sends req and returns the response for the statuses the caller interprets.
 func (c *Client) do(ctx context.Context, req provider.Request) (*provider.Response, error) {

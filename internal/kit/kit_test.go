@@ -300,8 +300,13 @@ func TestKitRateLimit(t *testing.T) {
 	}
 	_, err := e.kit.Tags(ctx)
 	pe := wantKind(t, err, provider.RateLimited, 429)
-	if pe.Message != "Retry later" || pe.RetryAfter != 0 {
-		t.Errorf("message %q, retry after %s; want %q and none", pe.Message, pe.RetryAfter, "Retry later")
+	// Kit sends no Retry-After: the client pauses for Kit's 60 s window and asks the job to wait as long.
+	if pe.Message != "Retry later" || pe.RetryAfter != RateLimitWindow {
+		t.Errorf("message %q, retry after %s; want %q and %s", pe.Message, pe.RetryAfter, "Retry later", RateLimitWindow)
+	}
+	calls := e.fake.Faults.TotalCalls()
+	if _, err := e.kit.Tags(ctx); provider.KindOf(err) != provider.RateLimited || e.fake.Faults.TotalCalls() != calls {
+		t.Errorf("during the pause: %v, and %d more calls reached Kit; want a local refusal", err, e.fake.Faults.TotalCalls()-calls)
 	}
 	if !provider.Retryable(err) {
 		t.Error("a 429 is not retryable")
@@ -333,8 +338,8 @@ func TestThrottleKeepsBurstUnderKitLimit(t *testing.T) {
 	// reaching the fake measure the bucket. The bound allows for refill during however long the
 	// run took, so a slow machine cannot make it fail.
 	e := setup(t, kittest.Options{RateLimit: -1}, Config{RequestsPerMinute: DefaultRequestsPerMinute, MaxWait: time.Nanosecond})
-	if b, r := e.kit.limiter.Burst(), float64(e.kit.limiter.Limit()); b+int(r*60) > keyLimitPerMinute {
-		t.Fatalf("burst %d + a minute at %.2f/s exceeds Kit's %d per minute", b, r, keyLimitPerMinute)
+	if b, r := e.kit.rate.Burst, e.kit.rate.PerMinute; b+r > keyLimitPerMinute {
+		t.Fatalf("burst %d + a minute at %d/min exceeds Kit's %d per minute", b, r, keyLimitPerMinute)
 	}
 	const workers, each = 8, 25
 	began := time.Now()
@@ -361,9 +366,9 @@ func TestThrottleKeepsBurstUnderKitLimit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	refill := int(time.Since(began).Seconds()*float64(e.kit.limiter.Limit())) + 1
+	refill := int(time.Since(began).Seconds()*float64(e.kit.rate.PerMinute)/60) + 1
 	reached := e.fake.Faults.TotalCalls()
-	burst := e.kit.limiter.Burst()
+	burst := e.kit.rate.Burst
 	if reached < burst || reached > burst+refill {
 		t.Errorf("%d requests reached Kit, want the burst of %d (+%d for refill while running)", reached, burst, refill)
 	}
@@ -374,9 +379,13 @@ func TestThrottleKeepsBurstUnderKitLimit(t *testing.T) {
 
 func TestBurst(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ rpm, want int }{{100, 10}, {60, 6}, {115, 5}, {120, 1}, {600_000, 1}, {5, 1}} {
-		if got := burst(tc.rpm); got != tc.want {
-			t.Errorf("burst(%d) = %d, want %d", tc.rpm, got, tc.want)
+	for _, tc := range []struct{ rpm, limit, want int }{
+		{100, keyLimitPerMinute, 10}, {60, keyLimitPerMinute, 6}, {115, keyLimitPerMinute, 5},
+		{120, keyLimitPerMinute, 1}, {600_000, keyLimitPerMinute, 1}, {5, keyLimitPerMinute, 1},
+		{500, oauthLimitPerMinute, 50}, {580, oauthLimitPerMinute, 20}, {600, oauthLimitPerMinute, 1},
+	} {
+		if got := burst(tc.rpm, tc.limit); got != tc.want {
+			t.Errorf("burst(%d, %d) = %d, want %d", tc.rpm, tc.limit, got, tc.want)
 		}
 	}
 }

@@ -33,28 +33,42 @@ type pagination struct {
 }
 
 // TagSubscriber tags the existing subscriber with email. added is false when the subscriber
-// already had the tag. Kit v4 does not create subscribers here: an unknown email (or tag) is a
-// NotFound error, so upsert first.
+// already had the tag. Kit v4 does not create subscribers here ("The subscriber being tagged must
+// already exist"): an unknown email (or tag) is an error, so upsert first, or use TagOrCreate.
 func (c *Client) TagSubscriber(ctx context.Context, tagID int64, email string) (added bool, err error) {
-	const op = "tag_subscriber"
-	if err := checkEmail(op, email); err != nil {
-		return false, err
+	_, added, err = c.tagByEmail(ctx, tagID, email)
+	return added, err
+}
+
+// tagOp names the tag-by-email call in errors and call records.
+const tagOp = "tag_subscriber"
+
+// tagByEmail is POST /v4/tags/{tag_id}/subscribers {email_address}: 201 tagged, 200 already tagged,
+// each with the subscriber in the body. The subscriber is zero when the body does not hold one
+// (Kit documents that it does): the tag is applied all the same.
+func (c *Client) tagByEmail(ctx context.Context, tagID int64, email string) (sub Subscriber, added bool, err error) {
+	if err := checkEmail(tagOp, email); err != nil {
+		return Subscriber{}, false, err
 	}
 	resp, err := c.do(ctx, provider.Request{
-		Operation: op, Target: tagTarget(tagID),
+		Operation: tagOp, Target: tagTarget(tagID),
 		Method: http.MethodPost, Path: "/v4/tags/" + formatID(tagID) + "/subscribers",
 		Body: map[string]string{"email_address": email},
 	})
 	if err != nil {
-		return false, err
+		return Subscriber{}, false, err
 	}
 	switch resp.Status {
-	case http.StatusCreated:
-		return true, nil
-	case http.StatusOK:
-		return false, nil
+	case http.StatusCreated, http.StatusOK:
+		var out struct {
+			Subscriber subscriberJSON `json:"subscriber"`
+		}
+		if resp.Decode(&out) == nil {
+			sub = out.Subscriber.subscriber()
+		}
+		return sub, resp.Status == http.StatusCreated, nil
 	}
-	return false, fail(op, resp)
+	return Subscriber{}, false, fail(tagOp, resp)
 }
 
 // UntagSubscriber removes tag tagID from subscriber subscriberID. Kit's 404 (not tagged, or gone)

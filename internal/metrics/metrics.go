@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,8 @@ type Metrics struct {
 	throttleWait   *prometheus.HistogramVec
 	reviewsOpened  *prometheus.CounterVec
 	notifyFailures *prometheus.CounterVec
+	// circleQuota is Circle's monthly request quota, exported while above 0 (SetCircleQuota).
+	circleQuota atomic.Int64
 }
 
 // Gauges reads the figures that live in the database; each is collected at scrape time.
@@ -73,9 +76,18 @@ func New(gauges Gauges, firing func(ctx context.Context) int, log *slog.Logger) 
 		Help: "Alert notifications that could not be delivered, by notifier."}, []string{"notifier"})
 	r.MustRegister(m.webhooks, m.ackLatency, m.events, m.syncs, m.syncDuration, m.converge, m.calls, m.callLatency, m.throttleWait, m.reviewsOpened, m.notifyFailures)
 	if gauges != nil {
-		r.MustRegister(&dbCollector{g: gauges, firing: firing, log: log})
+		r.MustRegister(&dbCollector{g: gauges, firing: firing, log: log, quota: &m.circleQuota})
 	}
 	return m
+}
+
+// SetCircleQuota sets Circle's monthly request quota (circle.monthly_quota), exported as
+// membersync_circle_quota_limit beside membersync_circle_quota_used.
+func (m *Metrics) SetCircleQuota(limit int) {
+	if m == nil {
+		return
+	}
+	m.circleQuota.Store(int64(limit))
 }
 
 // Handler serves the exposition format.
@@ -170,6 +182,13 @@ type dbCollector struct {
 	g      Gauges
 	firing func(ctx context.Context) int
 	log    *slog.Logger
+	quota  *atomic.Int64 // Circle's monthly quota; 0 when unset
+}
+
+// budgetUsage is read, when the Gauges provide it (*store.Store does), for the Circle quota gauge.
+type budgetUsage interface {
+	// BudgetUsage returns the requests the budgets whose key starts with prefix made in month.
+	BudgetUsage(ctx context.Context, prefix, month string) (int64, error)
 }
 
 var (
@@ -179,10 +198,12 @@ var (
 	descMonthCalls  = prometheus.NewDesc("membersync_provider_calls_this_month", "Provider calls since the start of the UTC month (Circle's quota is monthly).", []string{"provider"}, nil)
 	descShare       = prometheus.NewDesc("membersync_review_items_per_event_ratio", "Review items opened per Stripe event received over the last 7 days (target < 0.01).", nil, nil)
 	descFiring      = prometheus.NewDesc("membersync_alerts_firing", "Alerts currently firing.", nil, nil)
+	descCircleUsed  = prometheus.NewDesc("membersync_circle_quota_used", "Circle Admin API requests this UTC month, counted across instances and credentials (on SQLite written every minute).", nil, nil)
+	descCircleLimit = prometheus.NewDesc("membersync_circle_quota_limit", "Circle's monthly request quota (circle.monthly_quota).", nil, nil)
 )
 
 func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueueDepth, descQueueAge, descOpenReviews, descMonthCalls, descShare, descFiring} {
+	for _, d := range []*prometheus.Desc{descQueueDepth, descQueueAge, descOpenReviews, descMonthCalls, descShare, descFiring, descCircleUsed, descCircleLimit} {
 		ch <- d
 	}
 }
@@ -215,5 +236,16 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.firing != nil {
 		ch <- prometheus.MustNewConstMetric(descFiring, prometheus.GaugeValue, float64(c.firing(ctx)))
+	}
+	if u, ok := c.g.(budgetUsage); ok {
+		// The month as the budgets count it (store.Month): UTC, "2006-01".
+		if n, err := u.BudgetUsage(ctx, "circle:", now.Format("2006-01")); err == nil {
+			ch <- prometheus.MustNewConstMetric(descCircleUsed, prometheus.GaugeValue, float64(n))
+		} else {
+			c.log.Warn("metrics: Circle requests this month", "err", err)
+		}
+	}
+	if q := c.quota.Load(); q > 0 {
+		ch <- prometheus.MustNewConstMetric(descCircleLimit, prometheus.GaugeValue, float64(q))
 	}
 }

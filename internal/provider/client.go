@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/membersync/membersync/internal/budget"
 )
 
 // OrDefault returns v when it is positive and def otherwise, the way every client's Config falls
@@ -31,10 +31,13 @@ func Retries(n, def int) int {
 	return n
 }
 
-// NewLimiter returns a token bucket that lets perMinute requests a minute through, burst of them at
-// once.
-func NewLimiter(perMinute, burst int) *rate.Limiter {
-	return rate.NewLimiter(rate.Limit(float64(perMinute)/60), burst)
+// NewBudget returns budget b, or when it is nil an in-memory one of rate on clock now (nil: the
+// real clock).
+func NewBudget(b budget.Budget, rate budget.Rate, now func() time.Time) budget.Budget {
+	if b != nil {
+		return b
+	}
+	return budget.NewMemory(rate, now)
 }
 
 // NoRedirectClient returns a copy of base (of a zero http.Client when base is nil) whose redirect

@@ -12,23 +12,29 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/membersync/membersync/internal/budget"
 )
 
 // maxResponse bounds how much of a provider's answer is read.
 const maxResponse = 8 << 20
 
-// HTTP sends JSON requests to one provider's base URL, throttled by a token bucket shared by every
-// caller of the same HTTP value, retrying transient failures a few times with jittered backoff.
-// Longer outages are the job queue's business: after MaxRetries the classified Error is returned.
+// HTTP sends JSON requests to one provider's base URL, throttled by the credential's Budget (shared
+// by every caller, and on PostgreSQL by every instance), retrying transient failures a few times
+// with jittered backoff. A 429 is not retried in-process: it pauses the Budget for the provider's
+// window, so that no caller anywhere spends quota on a request bound to be refused, and the job
+// snoozes until then. Longer outages are the job queue's business: after MaxRetries the classified
+// Error is returned.
 type HTTP struct {
 	Provider string
 	BaseURL  string // scheme://host[/prefix], no trailing slash; requests go nowhere else
 	// Header sets authentication headers on each request.
 	Header func(http.Header)
 	Client *http.Client
-	// Limiter throttles requests; nil means unthrottled.
-	Limiter *rate.Limiter
+	// Budget throttles requests; nil means unthrottled.
+	Budget budget.Budget
+	// RateLimitWindow is how long a 429 without Retry-After pauses the Budget: the provider's
+	// documented window (Kit and Circle: 60 s). Zero means Backoff's wait.
+	RateLimitWindow time.Duration
 	// MaxRetries is how many times a transient failure is retried in-process (default 0).
 	MaxRetries int
 	// MaxWait caps an in-process wait for the limiter or a Retry-After; beyond it the call fails
@@ -85,7 +91,15 @@ func (h *HTTP) Do(ctx context.Context, req Request) (*Response, error) {
 	for attempt := 1; ; attempt++ {
 		waited, err := h.wait(ctx)
 		if err != nil {
-			return nil, &Error{Provider: h.Provider, Operation: req.Operation, Kind: RateLimited, Message: "local throttle", Err: err}
+			perr := &Error{Provider: h.Provider, Operation: req.Operation, Kind: RateLimited, Message: "local throttle", Err: err}
+			var over *budget.Over
+			if errors.As(err, &over) {
+				perr.RetryAfter = over.Wait
+				if over.Paused {
+					perr.Message = "paused after a 429"
+				}
+			}
+			return nil, perr
 		}
 		start := now()
 		resp, err := h.send(ctx, client, req, body)
@@ -119,6 +133,9 @@ func (h *HTTP) Do(ctx context.Context, req Request) (*Response, error) {
 		if perr == nil {
 			return resp, nil
 		}
+		if perr.Status == http.StatusTooManyRequests {
+			return nil, h.pause(ctx, perr, attempt)
+		}
 		if attempt > h.MaxRetries || ctx.Err() != nil {
 			return nil, perr
 		}
@@ -137,27 +154,40 @@ func (h *HTTP) Do(ctx context.Context, req Request) (*Response, error) {
 	}
 }
 
+// pause answers a 429: every caller of the Budget stops until the provider's window has passed
+// (Retry-After when it sent one, else RateLimitWindow), and the error asks the job to snooze as
+// long. A pause that cannot be recorded still snoozes this job.
+func (h *HTTP) pause(ctx context.Context, perr *Error, attempt int) *Error {
+	wait := perr.RetryAfter
+	if wait <= 0 {
+		wait = h.RateLimitWindow
+	}
+	if wait <= 0 {
+		wait = Backoff(attempt)
+	}
+	perr.RetryAfter = wait
+	if h.Budget != nil {
+		if err := h.Budget.Pause(context.WithoutCancel(ctx), wait); err != nil {
+			perr.Err = err
+		}
+	}
+	return perr
+}
+
+// wait takes one request from the Budget and sleeps until it may be sent. A wait beyond MaxWait
+// takes nothing and fails, with the time the Budget asked for, so that the job snoozes as long.
 func (h *HTTP) wait(ctx context.Context) (time.Duration, error) {
-	if h.Limiter == nil {
+	if h.Budget == nil {
 		return 0, nil
 	}
-	r := h.Limiter.Reserve()
-	if !r.OK() {
-		return 0, errors.New("rate limiter burst is zero")
-	}
-	d := r.Delay()
-	if d == 0 {
-		return 0, nil
-	}
-	if h.MaxWait > 0 && d > h.MaxWait {
-		r.Cancel()
-		return 0, fmt.Errorf("throttled for %s, longer than %s", d.Round(time.Millisecond), h.MaxWait)
+	d, err := h.Budget.Take(ctx, h.MaxWait)
+	if err != nil || d == 0 {
+		return 0, err
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		r.Cancel()
 		return d, ctx.Err()
 	case <-t.C:
 		return d, nil

@@ -30,6 +30,10 @@ const (
 	Permanent
 	// NotFound means the target does not exist (404 on a lookup).
 	NotFound
+	// Limit means the account reached a limit of its plan that lifts by itself later (Circle's
+	// daily member limit) or when the founder acts (a plan's member cap): not a bad credential, not
+	// a request that can never succeed. RetryAfter says when to try again.
+	Limit
 )
 
 func (k Kind) String() string {
@@ -44,6 +48,8 @@ func (k Kind) String() string {
 		return "permanent"
 	case NotFound:
 		return "not_found"
+	case Limit:
+		return "limit"
 	}
 	return "unknown"
 }

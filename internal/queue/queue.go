@@ -2,6 +2,10 @@
 // (riversqlite by default, riverpgxv5 on PostgreSQL), its queues and retry policy, and inserting jobs
 // inside the store's transactions so that a job exists exactly when the rows it is about were
 // committed. Each job's arguments live beside its worker (converge.SyncArgs, drift.SweepArgs, …).
+//
+// Workers are woken in process (wake.go): when a transaction that inserted jobs commits (Wake) and
+// when a snoozed, retried or scheduled job falls due. Otherwise they poll rarely (PollInterval), so
+// an idle instance does almost nothing.
 package queue
 
 import (
@@ -35,8 +39,10 @@ type Options struct {
 	Workers func(q *Queue, w *river.Workers)
 	// Concurrency is how many jobs run at once (default 4).
 	Concurrency int
-	// PollInterval is how often workers look for new jobs (SQLite has no LISTEN/NOTIFY; default
-	// 20 ms so that a job starts within ~50 ms of its commit).
+	// PollInterval is how often workers look for jobs nothing woke them for (default 1 s): jobs
+	// another process inserted on SQLite (a CLI resync), a notification River's limiter skipped, a
+	// job its scheduler made available. Jobs this process commits and calls Wake for, and jobs that
+	// fall due after a snooze or a retry, start at once without it.
 	PollInterval time.Duration
 	Logger       *slog.Logger
 	// PeriodicJobs run on a schedule (drift sweep, doctor, alert evaluation).
@@ -45,10 +51,21 @@ type Options struct {
 	RetryBase time.Duration
 }
 
+// DefaultPollInterval is Options.PollInterval's default.
+const DefaultPollInterval = time.Second
+
+// fetchCooldown is the least time between two fetches of one queue: a wake within it of the last
+// fetch waits for its end. It also spaces River's insert notifications per queue.
+const fetchCooldown = 5 * time.Millisecond
+
 // Queue is a River client of either dialect.
 type Queue struct {
 	lite *river.Client[*sql.Tx]
 	pg   *river.Client[pgx.Tx]
+	// queues are the names of the queues this process works; empty for an insert-only queue.
+	queues []string
+	waker  *waker
+	alarm  *alarm
 }
 
 // New builds the River client on the store's database. Call Start to run workers.
@@ -57,7 +74,7 @@ func New(st *store.Store, opts Options) (*Queue, error) {
 		opts.Concurrency = 4
 	}
 	if opts.PollInterval == 0 {
-		opts.PollInterval = 20 * time.Millisecond
+		opts.PollInterval = DefaultPollInterval
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -65,14 +82,15 @@ func New(st *store.Store, opts Options) (*Queue, error) {
 	cfg := &river.Config{
 		Logger:            opts.Logger,
 		FetchPollInterval: opts.PollInterval,
-		FetchCooldown:     opts.PollInterval / 2,
+		FetchCooldown:     min(fetchCooldown, opts.PollInterval),
 		JobTimeout:        2 * time.Minute,
 		// A sync that outlives its worker (crash) is rescued and re-run; syncs are idempotent.
 		RescueStuckJobsAfter: 5 * time.Minute,
 		RetryPolicy:          &retryPolicy{base: opts.RetryBase},
 		PeriodicJobs:         opts.PeriodicJobs,
 	}
-	q := &Queue{}
+	q := &Queue{waker: newWaker()}
+	q.alarm = &alarm{wake: q.waker.wake}
 	if opts.Workers != nil {
 		workers := river.NewWorkers()
 		opts.Workers(q, workers)
@@ -81,12 +99,15 @@ func New(st *store.Store, opts Options) (*Queue, error) {
 			QueueSync:          {MaxWorkers: opts.Concurrency},
 			river.QueueDefault: {MaxWorkers: 2},
 		}
+		q.queues = []string{QueueSync, river.QueueDefault}
 	}
 	var err error
 	if st.Dialect() == store.Postgres {
-		q.pg, err = river.NewClient(riverpgxv5.New(st.Pool()), cfg)
+		q.pg, err = river.NewClient[pgx.Tx](&wakeDriver[pgx.Tx]{Driver: riverpgxv5.New(st.Pool()), w: q.waker}, cfg)
 	} else {
-		q.lite, err = river.NewClient(riversqlite.New(st.SQLDB()), cfg)
+		// River's SQLite listener would read river_notification every 50 ms; once per poll is enough.
+		q.lite, err = river.NewClient[*sql.Tx](&wakeDriver[*sql.Tx]{Driver: riversqlite.New(st.SQLDB()), w: q.waker,
+			every: opts.PollInterval}, cfg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("creating the job queue: %w", err)
@@ -96,10 +117,49 @@ func New(st *store.Store, opts Options) (*Queue, error) {
 
 // Start runs the workers until Stop.
 func (q *Queue) Start(ctx context.Context) error {
+	// A snoozed or failed job's event carries the time it is due again: the alarm wakes its queue
+	// then. River closes the subscription when the client stops.
+	kinds := []river.EventKind{river.EventKindJobSnoozed, river.EventKindJobFailed}
+	if len(q.queues) > 0 {
+		var events <-chan *river.Event
+		if q.pg != nil {
+			events, _ = q.pg.Subscribe(kinds...)
+		} else {
+			events, _ = q.lite.Subscribe(kinds...)
+		}
+		go q.watch(events)
+	}
 	if q.pg != nil {
 		return q.pg.Start(ctx)
 	}
 	return q.lite.Start(ctx)
+}
+
+// watch sets the alarm for each job that will run again.
+func (q *Queue) watch(events <-chan *river.Event) {
+	for ev := range events {
+		if ev.Job == nil {
+			continue
+		}
+		switch ev.Job.State {
+		case rivertype.JobStateAvailable, rivertype.JobStateRetryable, rivertype.JobStateScheduled:
+			q.alarm.set(ev.Job.Queue, ev.Job.ScheduledAt)
+		}
+	}
+}
+
+// Wake tells this process's workers of the named queues (every queue when none is named) that jobs
+// were just committed, so that they fetch now instead of at their next poll. Call it after the
+// transaction that inserted them commits: woken before, they would not see the jobs yet. On an
+// insert-only queue it does nothing; other processes hear of the jobs through River's notifier.
+func (q *Queue) Wake(queues ...string) {
+	if len(q.queues) == 0 {
+		return
+	}
+	if len(queues) == 0 {
+		queues = q.queues
+	}
+	q.waker.wake(queues...)
 }
 
 // Stop lets running jobs finish (until ctx ends) and stops fetching new ones.
@@ -110,6 +170,7 @@ func (q *Queue) Stop(ctx context.Context) error {
 	} else {
 		err = q.lite.Stop(ctx)
 	}
+	q.alarm.stop()
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return fmt.Errorf("stopping the queue: jobs still running were left to be rescued: %w", err)
 	}
@@ -141,15 +202,25 @@ func (q *Queue) InsertTx(ctx context.Context, tx *store.Tx, jobs []river.InsertM
 	return nil
 }
 
-// Insert inserts one job outside any transaction.
+// Insert inserts one job outside any transaction, and wakes this process's workers for it when it
+// is due (now, or at its InsertOpts.ScheduledAt).
 func (q *Queue) Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
-	var err error
+	var (
+		res *rivertype.JobInsertResult
+		err error
+	)
 	if q.pg != nil {
-		_, err = q.pg.Insert(ctx, args, opts)
+		res, err = q.pg.Insert(ctx, args, opts)
 	} else {
-		_, err = q.lite.Insert(ctx, args, opts)
+		res, err = q.lite.Insert(ctx, args, opts)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if len(q.queues) > 0 && res != nil && res.Job != nil {
+		q.alarm.set(res.Job.Queue, res.Job.ScheduledAt)
+	}
+	return nil
 }
 
 // retryPolicy backs off exponentially from base (1 s) to 10 minutes, so that 25 attempts span hours.

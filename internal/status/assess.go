@@ -130,7 +130,7 @@ type planView struct {
 // trouble is what holds a person's access up.
 type trouble struct {
 	Provider string // Circle, Stripe, Kit, or "" when a person must look
-	Kind     string // outage (retrying by itself), stuck (a request that cannot succeed), review
+	Kind     string // outage (retrying by itself), limit (Circle takes no new member now), stuck (a request that cannot succeed), review
 	Since    time.Time
 	Alerted  bool // an open review item: the founder was alerted
 }
@@ -233,6 +233,8 @@ func findTrouble(s snapshot) (t *trouble, kitOnly bool) {
 			kind = "outage"
 		case "action_failed", "credentials":
 			kind = "stuck"
+		case "circle_member_limit":
+			kind = "limit" // retried by itself once Circle's member limit lifts
 		}
 		if kind != "review" && prov == "" {
 			kind = "review"
@@ -242,8 +244,11 @@ func findTrouble(s snapshot) (t *trouble, kitOnly bool) {
 	if s.Sync.Error != "" {
 		prov := providerOf(s.Sync.Error)
 		kind := "outage"
-		if prov == "" {
+		switch {
+		case prov == "":
 			kind = "review"
+		case strings.Contains(s.Sync.Error, ": limit (HTTP "): // provider.Limit, as provider.Explain words it
+			kind = "limit"
 		}
 		all = append(all, trouble{Provider: prov, Kind: kind, Since: s.Sync.SyncedAt})
 	}
@@ -260,8 +265,8 @@ func findTrouble(s snapshot) (t *trouble, kitOnly bool) {
 		switch x.Kind {
 		case "outage":
 			r += 2
-		case "review":
-			r++
+		case "review", "limit":
+			r++ // a limit explains the sync error it causes (an "outage" of the same provider)
 		}
 		return r
 	}
@@ -397,6 +402,8 @@ func troubleWords(t *trouble) string {
 		return "Circle, where the community lives, is not answering right now. Your access is saved and will appear automatically; you don't need to do anything."
 	case t.Kind == "outage" && t.Provider == "Stripe":
 		return "Stripe, our payment provider, is not answering right now. Your payment is safe and your access will appear automatically once it answers."
+	case t.Kind == "limit" && t.Provider == "Circle":
+		return "Circle, where the community lives, is not accepting new members right now. Your access is saved and will appear automatically as soon as Circle accepts it; you don't need to do anything."
 	case t.Kind == "stuck" && t.Provider != "":
 		return fmt.Sprintf("We could not finish setting up your access in %s. Your access is saved, and we will finish it by hand.", t.Provider)
 	}

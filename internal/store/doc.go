@@ -28,6 +28,9 @@
 //     rules read.
 //   - stats.go, jobs.go: metrics figures and River job counts.
 //   - doctor.go: stored launch-readiness reports.
+//   - budget.go: the provider request budgets every instance shares, and the month's request counts.
+//   - instance.go, atrest.go: facts kept from one start to the next (the Stripe mode), file permissions.
+//   - servelock*.go: the lock that keeps a second serve off one SQLite file.
 //
 // The admin surface:
 //   - users.go, sessions.go, tokens.go: operators, their browser sessions and API tokens.

@@ -84,7 +84,7 @@ func (s *Store) PersonForCheckout(ctx context.Context, customerID string) (pid i
 func (s *Store) CheckoutEventSeen(ctx context.Context, customerID, sessionID string) (bool, error) {
 	var one int
 	err := s.queryRow(ctx, `SELECT 1 FROM stripe_events WHERE customer_id = ? AND type = 'checkout.session.completed'
-		AND payload LIKE ? ESCAPE '\' LIMIT 1`, customerID, "%"+escapeLike(sessionID)+"%").Scan(&one)
+		AND payload LIKE ? ESCAPE '\' LIMIT 1`, customerID, "%"+likeEscape(sessionID)+"%").Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -92,10 +92,6 @@ func (s *Store) CheckoutEventSeen(ctx context.Context, customerID, sessionID str
 		return false, fmt.Errorf("looking for the checkout event: %w", err)
 	}
 	return true, nil
-}
-
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
 // StatusLimitHit counts one hit of bucket in the current fixed window of the given length and

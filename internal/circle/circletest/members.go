@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/membersync/membersync/internal/identity"
 )
@@ -156,6 +157,10 @@ func (s *Server) createMember(endpoint string, r *http.Request) (int, any) {
 			"success": false, "errors": "You have reached the member limit for your plan. Please upgrade to add more members.",
 		}
 	}
+	if s.opts.DailyMemberLimit > 0 && s.createdToday() >= s.opts.DailyMemberLimit {
+		return http.StatusForbidden, map[string]any{"success": false, "errors": "Daily member limit exceeded."}
+	}
+	s.dayCreated++
 	m := s.addMember(email, in.Name, false)
 	m.headline = in.Headline
 	s.Faults.Record(endpoint, fmt.Sprintf("create member %d", m.id))
@@ -164,6 +169,16 @@ func (s *Server) createMember(endpoint string, r *http.Request) (int, any) {
 		msg = "This member has been added to the community."
 	}
 	return http.StatusCreated, map[string]any{"message": msg, "community_member": s.memberJSON(m)}
+}
+
+// createdToday returns how many members POST /community_members created in the current UTC day,
+// starting the count again on a new day (Circle does not document when its day resets; the fake
+// assumes 00:00 UTC). Callers hold s.mu.
+func (s *Server) createdToday() int {
+	if day := s.opts.Now().UTC().Format(time.DateOnly); day != s.day {
+		s.day, s.dayCreated = day, 0
+	}
+	return s.dayCreated
 }
 
 // getMember serves GET /community_members/{id}.

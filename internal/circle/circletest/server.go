@@ -2,12 +2,13 @@
 // membersync's tests and its demo. It keeps community members, access groups and their memberships,
 // answers with the shapes and status codes that providers/circle.md documents, wraps every route
 // with providertest.Faults (forced errors, outages, latency, per-endpoint counters, mutation log),
-// counts requests per calendar month like Circle's quota, and can emulate Circle's rate limit.
+// counts requests per calendar month like Circle's quota, and can emulate Circle's rate limit and
+// its member limits (the plan's member cap, the daily limit on new members).
 //
 // Where Circle does not document an answer, the fake makes a choice and says so on the route:
 // creating an existing email (422 by default, see DuplicatePolicy), adding a member who is already
 // in an access group (422 "already a member"), the default page size (10) and page_count (the
-// number of pages).
+// number of pages), and when the daily member limit resets (00:00 UTC).
 package circletest
 
 import (
@@ -61,8 +62,9 @@ type Options struct {
 	// Now is the clock for timestamps, the monthly counter and the rate-limit window; nil means
 	// time.Now.
 	Now func() time.Time
-	// RateLimit, when positive, answers 429 with Retry-After to requests beyond RateLimit in one
-	// RateWindow (a fixed window that starts with its first request). Off by default.
+	// RateLimit, when positive, answers 429 (without Retry-After, as Circle documents) to requests
+	// beyond RateLimit in one RateWindow (a fixed window that starts with its first request; Circle
+	// does not document how its window moves). Off by default.
 	RateLimit int
 	// RateWindow is the rate-limit window, default 5 minutes.
 	RateWindow time.Duration
@@ -73,6 +75,12 @@ type Options struct {
 	// MemberLimit, when positive, makes POST /community_members answer 403 once the community
 	// holds that many members (Circle's plan member limit, with its "errors" key).
 	MemberLimit int
+	// DailyMemberLimit, when positive, makes POST /community_members answer 403
+	// {"success":false,"errors":"Daily member limit exceeded."} once that many members were created
+	// through it in the current UTC day of Now. Circle documents the answer but not when its day
+	// resets: the fake starts a new day at 00:00 UTC. Members added through the control API do not
+	// count.
+	DailyMemberLimit int
 	// CommunityID is reported in records; default 1.
 	CommunityID int64
 }
@@ -100,6 +108,8 @@ type Server struct {
 	monthCount     int       // guarded by mu
 	windowStart    time.Time // guarded by mu
 	windowCount    int       // guarded by mu
+	day            string    // "2006-01-02" (UTC) of dayCreated; guarded by mu
+	dayCreated     int       // members created over HTTP that day; guarded by mu
 }
 
 // member is one community member (guarded by Server.mu).
@@ -215,8 +225,10 @@ func (s *Server) authorized(header string) bool {
 // counters do not see it.
 func (s *Server) metered(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if wait, limited := s.meter(); limited {
-			w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		if s.meter() {
+			// Circle documents the 429 and recommends waiting about 60 s; it sends no Retry-After. The
+			// body is not documented: this one is Circle's usual error shape, and the client reads
+			// nothing from it.
 			writeJSON(w, http.StatusTooManyRequests, errorBody("Too many requests. Please try again later.", nil))
 			return
 		}
@@ -224,8 +236,8 @@ func (s *Server) metered(next http.Handler) http.Handler {
 	})
 }
 
-// meter counts one request and reports whether it exceeds the rate limit, and for how long.
-func (s *Server) meter() (time.Duration, bool) {
+// meter counts one request and reports whether it exceeds the rate limit.
+func (s *Server) meter() bool {
 	now := s.opts.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -234,18 +246,16 @@ func (s *Server) meter() (time.Duration, bool) {
 	}
 	s.monthCount++
 	if s.opts.RateLimit <= 0 {
-		return 0, false
+		return false
 	}
-	end := s.windowStart.Add(s.opts.RateWindow)
-	if s.windowStart.IsZero() || !now.Before(end) {
+	if s.windowStart.IsZero() || !now.Before(s.windowStart.Add(s.opts.RateWindow)) {
 		s.windowStart, s.windowCount = now, 0
-		end = now.Add(s.opts.RateWindow)
 	}
 	s.windowCount++
 	if s.windowCount > s.opts.RateLimit {
-		return end.Sub(now), true
+		return true
 	}
-	return 0, false
+	return false
 }
 
 // errorJSON is Circle's error shape, fields in Circle's order.

@@ -419,13 +419,13 @@ func TestRateLimit(t *testing.T) {
 		if a.status != want {
 			t.Fatalf("request %d: %d, want %d", i+1, a.status, want)
 		}
-		if want == 429 && a.header.Get("Retry-After") != "60" {
-			t.Errorf("Retry-After %q, want 60", a.header.Get("Retry-After"))
+		if want == 429 && a.header.Get("Retry-After") != "" {
+			t.Errorf("Retry-After %q: Circle documents none", a.header.Get("Retry-After"))
 		}
 	}
 	clk.Advance(30 * time.Second)
-	if a := call(t, s, "GET", "/access_groups", nil); a.status != 429 || a.header.Get("Retry-After") != "30" {
-		t.Errorf("mid-window: %d Retry-After %q, want 429 and 30", a.status, a.header.Get("Retry-After"))
+	if a := call(t, s, "GET", "/access_groups", nil); a.status != 429 {
+		t.Errorf("mid-window: %d, want 429", a.status)
 	}
 	clk.Advance(30 * time.Second)
 	if a := call(t, s, "GET", "/access_groups", nil); a.status != 200 {

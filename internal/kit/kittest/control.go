@@ -33,6 +33,42 @@ func (s *Server) CreateSequence(name string, active bool) int64 {
 	return q.id
 }
 
+// AddRule sets up a Kit automation rule with the trigger "Tag added" (tagID) and the action
+// "Subscribe to a sequence" (sequenceID), as the founder would in Kit (Automate → Rules), and
+// reports whether both exist. Kit documents such rules (help.kit.com, "How to create and manage
+// automation rules in Kit") but not that a tag added through the API fires them; the fake assumes it
+// does: a tag newly added through the API enrolls the subscriber in each active sequence of the
+// tag's rules (once; an inactive sequence is skipped). A tag already held, or one added with
+// TagDirect (a manual edit, which a third-party guide says fires no rule), runs nothing.
+func (s *Server) AddRule(tagID, sequenceID int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tags[tagID] == nil || s.sequences[sequenceID] == nil {
+		return false
+	}
+	s.rules[tagID] = append(s.rules[tagID], sequenceID)
+	s.Faults.Record(controlEndpoint, fmt.Sprintf("add rule: tag %d added → subscribe to sequence %d", tagID, sequenceID))
+	return true
+}
+
+// runRules runs the rules of tag tagID for sub, just tagged. Guarded by s.mu.
+func (s *Server) runRules(tagID int64, sub *Subscriber) {
+	for _, id := range s.rules[tagID] {
+		q := s.sequences[id]
+		if q == nil || !q.active {
+			continue
+		}
+		if _, ok := q.entries[sub.ID]; ok {
+			continue
+		}
+		q.entries[sub.ID] = entry{seq: s.nextSeq(), at: s.now().UTC()}
+		s.Faults.Record(ruleEndpoint, fmt.Sprintf("add subscriber %d to sequence %d", sub.ID, id))
+	}
+}
+
+// ruleEndpoint names, in the mutation log, what Kit's automation rules did (AddRule).
+const ruleEndpoint = "rule"
+
 // SetSequenceActive activates or deactivates sequence id and reports whether it exists.
 func (s *Server) SetSequenceActive(id int64, active bool) bool {
 	s.mu.Lock()

@@ -283,8 +283,10 @@ func (s *Server) listTagSubscribers(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// tagByEmail serves POST /v4/tags/{tag_id}/subscribers {email_address}: 201 tagged, 200 already;
-// 404 when the tag or the subscriber does not exist (v4 does not create subscribers here).
+// tagByEmail serves POST /v4/tags/{tag_id}/subscribers {email_address}: 201 tagged, 200 already,
+// each with the subscriber; 404 for an unknown tag, 422 for a missing address, and for an address
+// no subscriber has Options.UnknownEmailStatus (v4 does not create subscribers here: "The subscriber
+// being tagged must already exist").
 func (s *Server) tagByEmail(w http.ResponseWriter, r *http.Request) {
 	var body emailBody
 	if !decode(w, r, &body) {
@@ -298,15 +300,25 @@ func (s *Server) tagByEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.EmailAddress == "" {
-		writeErrors(w, http.StatusUnprocessableEntity, "Email address is invalid")
+		writeErrors(w, http.StatusUnprocessableEntity, "Either subscriber id or email address is required to tag subscriber")
 		return
 	}
 	sub := s.lookup(body.EmailAddress)
 	if sub == nil {
-		notFound(w)
+		s.unknownEmail(w)
 		return
 	}
 	s.answerTag(w, r, t, sub)
+}
+
+// unknownEmail answers a by-email call for an address no subscriber has, as Options say: Kit
+// documents neither a status nor a message for it.
+func (s *Server) unknownEmail(w http.ResponseWriter) {
+	if s.opts.UnknownEmailStatus == http.StatusUnprocessableEntity {
+		writeErrors(w, http.StatusUnprocessableEntity, "Subscriber does not exist")
+		return
+	}
+	notFound(w)
 }
 
 // tagByID serves POST /v4/tags/{tag_id}/subscribers/{id}: 201 tagged, 200 already, 404.
@@ -328,6 +340,7 @@ func (s *Server) answerTag(w http.ResponseWriter, r *http.Request, t *tag, sub *
 	if added {
 		status = http.StatusCreated
 		s.record(r, "tag subscriber %d with tag %d", sub.ID, t.id)
+		s.runRules(t.id, sub)
 	} else {
 		s.noteAlready(r)
 	}
@@ -398,7 +411,8 @@ func (s *Server) listSequences(w http.ResponseWriter, r *http.Request) {
 }
 
 // addToSequence serves POST /v4/sequences/{id}/subscribers {email_address}: 201 added, 200 already,
-// 422 "Sequence is inactive", 404 for an unknown sequence or subscriber.
+// 422 "Sequence is inactive", 404 for an unknown sequence, and Options.UnknownEmailStatus for an
+// address no subscriber has ("The subscriber being added to the sequence must already exist").
 func (s *Server) addToSequence(w http.ResponseWriter, r *http.Request) {
 	var body emailBody
 	if !decode(w, r, &body) {
@@ -422,7 +436,7 @@ func (s *Server) addToSequence(w http.ResponseWriter, r *http.Request) {
 	}
 	sub := s.lookup(body.EmailAddress)
 	if sub == nil {
-		notFound(w)
+		s.unknownEmail(w)
 		return
 	}
 	e, ok := q.entries[sub.ID]

@@ -1,7 +1,10 @@
 // Package kittest is a stateful fake of the Kit API v4 for tests and the demo: subscribers, tags,
 // taggings and sequences held in memory, served over real HTTP with Kit's documented shapes and
-// status codes, its authentication headers, its 120-requests-per-60-s limit per key (429 with the
-// plain-text body "Retry later" and no Retry-After), and providertest fault injection on every route.
+// status codes, its authentication headers (API key or OAuth token), its limits per credential (120
+// requests per 60 s for a key, 600 for an OAuth token; 429 with the plain-text body "Retry later" and
+// no Retry-After), the founder's "Tag added" automation rules (AddRule), and providertest fault
+// injection on every route. Where Kit's documentation is silent the fake says so and, when a client
+// must cope with more than one answer, offers each as an Option (UnknownEmailStatus).
 package kittest
 
 import (
@@ -40,6 +43,11 @@ type Options struct {
 	OAuthRateLimit int
 	// RateWindow is the sliding window of the limits (default 60 s).
 	RateWindow time.Duration
+	// UnknownEmailStatus is how the by-email endpoints (tag, add to sequence) answer an address no
+	// subscriber has: 404 {"errors":["Not Found"]} by default, or 422. Kit documents that the
+	// subscriber "must already exist" and lists 404 "when the provided id does not exist" and 422
+	// for a missing address, but not which one an unknown address gets; a client must take either.
+	UnknownEmailStatus int
 	// Now is the clock for the limits, timestamps and the fault windows; nil means time.Now.
 	Now func() time.Time
 }
@@ -68,6 +76,7 @@ type Server struct {
 	sequences   map[int64]*sequence       // guarded by mu
 	already     map[string]int            // endpoint → "already done" answers (guarded by mu)
 	hits        map[string][]time.Time    // credential → accepted request times (guarded by mu)
+	rules       map[int64][]int64         // tag id → sequences a "Tag added" rule enrolls (guarded by mu)
 }
 
 // New starts a fake Kit on 127.0.0.1 with an empty account. Close it when done.
@@ -87,6 +96,9 @@ func New(opts Options) *Server {
 	if opts.RateWindow <= 0 {
 		opts.RateWindow = DefaultRateWindow
 	}
+	if opts.UnknownEmailStatus != http.StatusUnprocessableEntity {
+		opts.UnknownEmailStatus = http.StatusNotFound
+	}
 	now := opts.Now
 	if now == nil {
 		now = time.Now
@@ -105,6 +117,7 @@ func New(opts Options) *Server {
 		sequences:   map[int64]*sequence{},
 		already:     map[string]int{},
 		hits:        map[string][]time.Time{},
+		rules:       map[int64][]int64{},
 	}
 	s.routes()
 	s.http = httptest.NewUnstartedServer(s)
