@@ -170,6 +170,9 @@ func (s *snap) customer(ctx context.Context, id string) (entitlement.Customer, e
 	record := func(ctx context.Context) error {
 		return s.read(ctx, "get_customer", func(ctx context.Context) (err error) {
 			c, err = s.r.sc.V1Customers.Retrieve(ctx, id, nil)
+			if f, ok := ctx.Value(customerSeenKey{}).(func(id, email string)); ok && err == nil && !c.Deleted {
+				f(id, c.Email)
+			}
 			return err
 		})
 	}
@@ -600,4 +603,14 @@ func (s *snap) lineItems(ctx context.Context, cs *stripe.CheckoutSession) ([]*st
 		return err
 	})
 	return out, err
+}
+
+type customerSeenKey struct{}
+
+// WithCustomerSeen returns a context whose snapshots call seen with each customer's id and email as
+// soon as its record is read, before the rest of its state has arrived: the sync engine starts
+// Circle's member search for a new person then, beside the Stripe reads still in flight. seen may
+// be called concurrently, once per customer read.
+func WithCustomerSeen(ctx context.Context, seen func(id, email string)) context.Context {
+	return context.WithValue(ctx, customerSeenKey{}, seen)
 }

@@ -98,6 +98,13 @@ func (c *Client) EnsureMember(ctx context.Context, email, name string, skipInvit
 	if provider.KindOf(err) != provider.NotFound {
 		return Member{}, false, err
 	}
+	return c.CreateOrFindMember(ctx, email, name, skipInvitation)
+}
+
+// CreateOrFindMember is EnsureMember after a search that found nobody: it creates (invites) the
+// member, and when the create is refused with a 422 it searches once more. The sync engine calls it
+// when it searched ahead, beside its Stripe reads.
+func (c *Client) CreateOrFindMember(ctx context.Context, email, name string, skipInvitation bool) (m Member, created bool, err error) {
 	m, err = c.CreateMember(ctx, email, name, skipInvitation)
 	if err == nil {
 		return m, true, nil

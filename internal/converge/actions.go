@@ -32,6 +32,8 @@ type converger struct {
 	partial bool      // some action waits on a review item
 	// circleDown is set when Circle failed: Kit actions gated on a grant wait.
 	circleDown bool
+	// ahead is Circle's member search started beside the Stripe reads, or nil.
+	ahead *memberSearch
 }
 
 func (c *converger) has(provider, kind string, target int64, email string) (store.Applied, bool) {
@@ -140,7 +142,7 @@ func (c *converger) circle() {
 			c.partial = true
 			return
 		}
-		m, created, err := c.e.Circle.EnsureMember(c.ctx, c.email, c.name, c.e.SkipInvitation)
+		m, created, err := c.ensureMember()
 		if err != nil {
 			c.fail("circle", key, err)
 			c.circleDown = true

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	stripebilling "github.com/membersync/membersync/internal/billing"
+
 	"github.com/riverqueue/river"
 
 	"github.com/membersync/membersync/internal/circle"
@@ -36,6 +38,8 @@ type billingReader interface {
 // circleAPI is what the engine needs of Circle.
 type circleAPI interface {
 	EnsureMember(ctx context.Context, email, name string, skipInvitation bool) (circle.Member, bool, error)
+	FindMember(ctx context.Context, email string) (circle.Member, error)
+	CreateOrFindMember(ctx context.Context, email, name string, skipInvitation bool) (circle.Member, bool, error)
 	AddToAccessGroup(ctx context.Context, groupID int64, email string) error
 	RemoveFromAccessGroup(ctx context.Context, groupID int64, email string) error
 }
@@ -165,8 +169,15 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	j := &journal{e: e, ctx: ctx, personID: personID, attempt: attempt, log: log}
 	ctx = provider.WithObserver(ctx, j.call)
 
-	// 1. Billing: every Stripe customer of the person, including others with the same email.
-	billing, stripeErr, err := e.readBilling(ctx, j, person)
+	// 1. Billing: every Stripe customer of the person, including others with the same email; for a
+	// new person, Circle's member search beside it (searchAhead).
+	ahead := e.searchAhead(ctx, person)
+	defer ahead.stop()
+	bctx := ctx
+	if ahead != nil {
+		bctx = stripebilling.WithCustomerSeen(ctx, ahead.seen)
+	}
+	billing, stripeErr, err := e.readBilling(bctx, j, person)
 	if err != nil {
 		return out, err
 	}
@@ -211,7 +222,7 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	if err != nil {
 		return out, err
 	}
-	c := &converger{e: e, ctx: ctx, j: j, person: &person, email: email, name: name, desired: desired, applied: applied, blocked: blocked}
+	c := &converger{e: e, ctx: ctx, j: j, person: &person, email: email, name: name, desired: desired, applied: applied, blocked: blocked, ahead: ahead}
 	c.circle()
 	c.kit()
 	out.Actions, out.Calls = c.actions, int(j.calls.Load())
