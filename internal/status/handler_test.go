@@ -565,3 +565,20 @@ func TestPagesKeepToThePolicy(t *testing.T) {
 		t.Errorf("the static folder lists its files: %d", code)
 	}
 }
+
+// The welcome page polls fast (500 ms) for the first seconds after a checkout, while access is
+// being set up, then at the configured pace; a page in trouble slows down.
+func TestWelcomePollsFastAtFirst(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{poll: 2 * time.Second})
+	_, cs, _ := w.subscribe("ada@example.com")
+	w.deliver()
+	code, p := w.client("10.0.0.1").progress(cs)
+	if code != 200 || p.Done || p.PollMS != 500 {
+		t.Fatalf("just after the checkout: %d, state %s, poll_ms %d; want setting up at 500", code, p.State, p.PollMS)
+	}
+	w.clock.Advance(time.Minute)
+	if code, p = w.client("10.0.0.1").progress(cs); code != 200 || p.PollMS != 2000 {
+		t.Fatalf("a minute later: %d, state %s, poll_ms %d; want 2000", code, p.State, p.PollMS)
+	}
+}
