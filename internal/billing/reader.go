@@ -25,10 +25,13 @@ const DefaultTimeout = 20 * time.Second
 // DefaultRequestsPerMinute is Stripe's budget by default: 20 a second, under the sandbox's 25.
 const DefaultRequestsPerMinute = 1200
 
-// Rate is the budget of requestsPerMinute (default when zero), in bursts of one second's worth.
+// Rate is the budget of requestsPerMinute (default when zero), in bursts of a tenth of a second's
+// worth: Stripe counts per second, and a bucket allows its burst on top of its rate within any
+// window, so a burst of a whole second's worth could double a second's calls (the launch-day
+// benchmark saw 429s with it).
 func Rate(requestsPerMinute int) budget.Rate {
 	rpm := provider.OrDefault(requestsPerMinute, DefaultRequestsPerMinute)
-	return budget.Rate{PerMinute: rpm, Burst: max(1, rpm/60)}
+	return budget.Rate{PerMinute: rpm, Burst: max(1, rpm/600)}
 }
 
 // pageSize is the limit asked of every list call: Stripe's maximum, so that few people need a second page.

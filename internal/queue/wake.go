@@ -21,11 +21,14 @@ import (
 //   - when a snoozed, retried or scheduled job falls due (alarm), which River would otherwise only
 //     notice at its next poll;
 //
-// and, on SQLite, reads river_notification once per poll interval instead of every 50 ms: it only
-// carries other processes' inserts there (a CLI resync), for which the poll is soon enough.
+// and, on SQLite, reads river_notification at River's pace (50 ms) only at start and for a few seconds
+// after a wake, and once per poll interval otherwise: the table carries River's own inserts (periodic
+// jobs, its scheduler) and other processes' (a CLI resync), and each read costs about half a
+// millisecond of CPU.
 
-// topicInsert and insertPayload are River's insert notification, the same on PostgreSQL's wire
-// (channel river_insert, payload {"queue": …}) as in SQLite's river_notification table.
+// topicInsert and insertNotification's payload are River's insert notification, the same on
+// PostgreSQL's wire (channel river_insert, payload {"queue": …}) as in SQLite's river_notification
+// table.
 const topicInsert = "river_insert"
 
 func insertNotification(queue string) *riverdriver.Notification {
@@ -38,6 +41,14 @@ func insertNotification(queue string) *riverdriver.Notification {
 // outboxRead bounds one read of SQLite's river_notification table: River's listener reads it, then
 // waits 50 ms for its next read, which this deadline cuts short.
 const outboxRead = 40 * time.Millisecond
+
+// busyFor is how long after a wake the listener reads SQLite's table at River's own pace instead of
+// every wakeDriver.every: while this process moves jobs, or has just started. busyEvery is the wait
+// between two reads then; with a read's outboxRead it makes River's 50 ms.
+const (
+	busyFor   = 5 * time.Second
+	busyEvery = 10 * time.Millisecond
+)
 
 // waker holds the queues woken in this process and not yet delivered to River's notifier.
 type waker struct {
@@ -80,14 +91,15 @@ func (w *waker) take() (string, bool) {
 type wakeDriver[TTx any] struct {
 	riverdriver.Driver[TTx]
 	w *waker
-	// every, when set, is how often the driver's own listener is read; it polls a table (SQLite),
-	// and without it would every 50 ms. Zero lets it block (PostgreSQL's LISTEN).
+	// every, when set, is the wait between two reads of the driver's own listener when idle: it
+	// polls a table (SQLite), which River reads every 50 ms. Zero lets it block (PostgreSQL's LISTEN).
 	every time.Duration
 }
 
-// GetListener returns River's listener with the wakes merged in.
+// GetListener returns River's listener with the wakes merged in. It starts busy: at start River
+// elects a leader, and the periodic jobs that run on start are announced through the table.
 func (d *wakeDriver[TTx]) GetListener(params *riverdriver.GetListenenerParams) riverdriver.Listener {
-	return &wakeListener{Listener: d.Driver.GetListener(params), w: d.w, every: d.every}
+	return &wakeListener{Listener: d.Driver.GetListener(params), w: d.w, every: d.every, active: time.Now()}
 }
 
 // wakeListener is River's notification listener with this process's wakes merged in. River's
@@ -97,12 +109,16 @@ type wakeListener struct {
 	w     *waker
 	every time.Duration // see wakeDriver.every
 	more  bool          // the last read returned a notification: read again before waiting
+	// active is when the last wake came through (or the listener was made): for busyFor after it
+	// the table is read every busyEvery.
+	active time.Time
 }
 
 // WaitForNotification returns the next wake or database notification.
 func (l *wakeListener) WaitForNotification(ctx context.Context) (*riverdriver.Notification, error) {
 	for {
 		if q, ok := l.w.take(); ok {
+			l.active = time.Now()
 			return insertNotification(q), nil
 		}
 		if err := ctx.Err(); err != nil {
@@ -124,7 +140,11 @@ func (l *wakeListener) wait(ctx context.Context) (*riverdriver.Notification, err
 	)
 	if l.every > 0 {
 		if !l.more {
-			t := time.NewTimer(l.every)
+			every := l.every
+			if time.Since(l.active) < busyFor {
+				every = min(every, busyEvery)
+			}
+			t := time.NewTimer(every)
 			select {
 			case <-ctx.Done():
 				t.Stop()
