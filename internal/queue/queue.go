@@ -84,8 +84,10 @@ func New(st *store.Store, opts Options) (*Queue, error) {
 		FetchPollInterval: opts.PollInterval,
 		FetchCooldown:     min(fetchCooldown, opts.PollInterval),
 		JobTimeout:        2 * time.Minute,
-		// A sync that outlives its worker (crash) is rescued and re-run; syncs are idempotent.
-		RescueStuckJobsAfter: 5 * time.Minute,
+		// A sync that outlives its worker (crash) is rescued and re-run; syncs are idempotent. Soon
+		// after the job timeout and the person's 2-minute lease: on launch day a SIGKILLed instance's
+		// buyers waited the former 5 minutes (cmd/launchday).
+		RescueStuckJobsAfter: 2*time.Minute + 30*time.Second,
 		RetryPolicy:          &retryPolicy{base: opts.RetryBase},
 		PeriodicJobs:         opts.PeriodicJobs,
 	}
