@@ -63,30 +63,33 @@ func TestStoredPayloadsHoldNoCardData(t *testing.T) {
 func storedTexts(t *testing.T, st *store.Store, query string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	out := map[string]string{}
 	if db := st.SQLDB(); db != nil {
 		rows, err := db.QueryContext(ctx, query)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer rows.Close()
-		for rows.Next() {
-			var id, v string
-			if err := rows.Scan(&id, &v); err != nil {
-				t.Fatal(err)
-			}
-			out[id] = v
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		return out
+		return scanTexts(t, rows)
 	}
 	rows, err := st.Pool().Query(ctx, query)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
+	return scanTexts(t, rows)
+}
+
+// textRows is what database/sql's and pgx's rows have in common.
+type textRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// scanTexts reads (id, text) rows into a map.
+func scanTexts(t *testing.T, rows textRows) map[string]string {
+	t.Helper()
+	out := map[string]string{}
 	for rows.Next() {
 		var id, v string
 		if err := rows.Scan(&id, &v); err != nil {
