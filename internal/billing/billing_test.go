@@ -461,25 +461,7 @@ func TestSnapshotPagesEveryList(t *testing.T) {
 	t.Run("small pages", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, stripetest.Options{MaxPageSize: 2})
-		cus := e.srv.CreateCustomer("pages@example.com", "")
-		var subs []string
-		for range 3 {
-			subs = append(subs, e.srv.Subscribe(cus, e.monthly, 0))
-		}
-		e.srv.Advance(31 * day)
-		failedAt := e.srv.Now()
-		for i := range 5 {
-			e.srv.FailPayment(subs[0])
-			if i == 0 {
-				e.srv.Advance(day)
-			}
-		}
-		other := e.srv.CreatePrice(e.srv.CreateProduct("Workbook"), 1900, false)
-		third := e.srv.CreatePrice(e.srv.CreateProduct("Templates"), 900, false)
-		sess, ch := e.srv.PurchaseItems(cus, e.course, other, third)
-		e.srv.Purchase(cus, other)
-		e.srv.Purchase(cus, third)
-		e.srv.Dispute(ch)
+		cus, subs, sess, items, failedAt := pagedCustomer(e)
 
 		e.srv.Faults.ResetCalls()
 		b := e.snapshot(t, cus)
@@ -500,7 +482,7 @@ func TestSnapshotPagesEveryList(t *testing.T) {
 			for _, it := range p.Items {
 				prices = append(prices, it.PriceID)
 			}
-			if !slices.Equal(prices, []string{e.course, other, third}) {
+			if !slices.Equal(prices, items) {
 				t.Errorf("line items %v, want all three in order", prices)
 			}
 			if len(p.Charges) != 1 || len(p.Charges[0].Disputes) != 1 {
@@ -1083,4 +1065,30 @@ func newAckServer(t *testing.T) string {
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	t.Cleanup(hs.Close)
 	return hs.URL
+}
+
+// pagedCustomer sets up a customer whose state spans several pages at MaxPageSize 2: three
+// subscriptions, five failed payments of the first, three purchases (one of three items) and a
+// dispute. It returns the customer, the subscriptions, the three-item session and its prices in
+// order, and when the first payment failed.
+func pagedCustomer(e *env) (cus string, subs []string, sess string, items []string, failedAt time.Time) {
+	cus = e.srv.CreateCustomer("pages@example.com", "")
+	for range 3 {
+		subs = append(subs, e.srv.Subscribe(cus, e.monthly, 0))
+	}
+	e.srv.Advance(31 * day)
+	failedAt = e.srv.Now()
+	for i := range 5 {
+		e.srv.FailPayment(subs[0])
+		if i == 0 {
+			e.srv.Advance(day)
+		}
+	}
+	other := e.srv.CreatePrice(e.srv.CreateProduct("Workbook"), 1900, false)
+	third := e.srv.CreatePrice(e.srv.CreateProduct("Templates"), 900, false)
+	sess, ch := e.srv.PurchaseItems(cus, e.course, other, third)
+	e.srv.Purchase(cus, other)
+	e.srv.Purchase(cus, third)
+	e.srv.Dispute(ch)
+	return cus, subs, sess, []string{e.course, other, third}, failedAt
 }

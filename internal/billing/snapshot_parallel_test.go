@@ -160,24 +160,7 @@ func fixtures() []fixture {
 			return []string{cus}
 		}},
 		{"small pages", stripetest.Options{MaxPageSize: 2}, func(e *env) []string {
-			cus := e.srv.CreateCustomer("pages@example.com", "")
-			var subs []string
-			for range 3 {
-				subs = append(subs, e.srv.Subscribe(cus, e.monthly, 0))
-			}
-			e.srv.Advance(31 * day)
-			for i := range 5 {
-				e.srv.FailPayment(subs[0])
-				if i == 0 {
-					e.srv.Advance(day)
-				}
-			}
-			other := e.srv.CreatePrice(e.srv.CreateProduct("Workbook"), 1900, false)
-			third := e.srv.CreatePrice(e.srv.CreateProduct("Templates"), 900, false)
-			_, ch := e.srv.PurchaseItems(cus, e.course, other, third)
-			e.srv.Purchase(cus, other)
-			e.srv.Purchase(cus, third)
-			e.srv.Dispute(ch)
+			cus, _, _, _, _ := pagedCustomer(e)
 			return []string{cus}
 		}},
 		{"restricted key's fixture", stripetest.Options{}, func(e *env) []string {
