@@ -134,6 +134,7 @@ func (a *app) workers(opts appOptions) func(q *queue.Queue, w *river.Workers) {
 			Now: opts.now, Metrics: a.metrics, RateLimitSnooze: opts.rateLimitSnooze,
 		}
 		river.AddWorker(w, &converge.Worker{Engine: engine})
+		river.AddWorker(w, &converge.KitWorker{Engine: engine})
 		river.AddWorker(w, &converge.ResolveWorker{Store: st, Resolver: a.billing, Queue: q})
 		river.AddWorker(w, &alert.Worker{Evaluator: a.alerts})
 		sweeper := &drift.Sweeper{Store: st, Circle: a.circle, Kit: a.kit, Billing: a.billing, Queue: q, Plans: cfg.Plans,

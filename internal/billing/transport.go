@@ -47,23 +47,14 @@ func (t *observed) take(req *http.Request, op string) *provider.Error {
 	if t.budget == nil {
 		return nil
 	}
-	d, err := t.budget.Take(req.Context(), t.maxWait)
-	if err == nil && d > 0 {
-		timer := time.NewTimer(d)
-		defer timer.Stop()
-		select {
-		case <-req.Context().Done():
-			err = req.Context().Err()
-		case <-timer.C:
-		}
-	}
+	_, err := budget.Wait(req.Context(), t.budget, provider.MaxWaitFrom(req.Context(), t.maxWait))
 	if err == nil {
 		return nil
 	}
 	perr := &provider.Error{Provider: "stripe", Operation: op, Kind: provider.RateLimited, Message: "local throttle", Err: err}
 	var over *budget.Over
 	if errors.As(err, &over) {
-		perr.RetryAfter = over.Wait
+		perr.RetryAfter, perr.Throttled = over.Wait, true
 	}
 	return perr
 }

@@ -20,6 +20,35 @@ type Budget interface {
 	Take(ctx context.Context, maxWait time.Duration) (time.Duration, error)
 	// Pause stops every request for d from now, by the budget's clock (a later end wins).
 	Pause(ctx context.Context, d time.Duration) error
+	// Paused returns how much longer the budget is paused (zero when it is not).
+	Paused(ctx context.Context) (time.Duration, error)
+}
+
+// Wait takes one request from b and sleeps until it may be sent, returning how long it slept. A
+// wait beyond maxWait takes nothing and fails with the *Over of b's answer, so that the caller's
+// job can snooze as long. A caller that slept checks the pause again before sending: a 429 that
+// another caller (on PostgreSQL, another instance) received during the sleep stops this request
+// too, instead of spending quota on a request bound to be refused.
+func Wait(ctx context.Context, b Budget, maxWait time.Duration) (time.Duration, error) {
+	d, err := b.Take(ctx, maxWait)
+	if err != nil || d == 0 {
+		return 0, err
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return d, ctx.Err()
+	case <-t.C:
+	}
+	left, err := b.Paused(ctx)
+	if err != nil {
+		return d, err
+	}
+	if left > 0 {
+		return d, &Over{Wait: left, Paused: true}
+	}
+	return d, nil
 }
 
 // Over is Take's refusal: the budget has no request to spare within the caller's wait.
@@ -117,6 +146,13 @@ func (b *Memory) Drain() int64 {
 	n := b.spent
 	b.spent = 0
 	return n
+}
+
+// Paused implements Budget.
+func (b *Memory) Paused(context.Context) (time.Duration, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return max(b.paused.Sub(b.now()), 0), nil
 }
 
 // Pause implements Budget.

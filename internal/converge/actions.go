@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -34,6 +35,23 @@ type converger struct {
 	circleDown bool
 	// ahead is Circle's member search started beside the Stripe reads, or nil.
 	ahead *memberSearch
+	// kctx is the context of Kit calls: in a sync that may hand Kit off (handoff), it waits for
+	// Kit's budget at most kitInlineWait.
+	kctx context.Context
+	// handoff lets Kit's throttle move the Kit step to its own job (kitDefer) instead of failing
+	// the sync: the sync job sets it, the Kit job does not.
+	handoff bool
+	// kitDefer, when positive, is how long Kit's budget asked to wait: the rest of the Kit step
+	// runs in a Kit job that long from now.
+	kitDefer time.Duration
+}
+
+// kitContext is the context of Kit calls (kctx, or ctx when none was set).
+func (c *converger) kitContext() context.Context {
+	if c.kctx != nil {
+		return c.kctx
+	}
+	return c.ctx
 }
 
 func (c *converger) has(provider, kind string, target int64, email string) (store.Applied, bool) {
@@ -51,6 +69,12 @@ func (c *converger) has(provider, kind string, target int64, email string) (stor
 // and retries the sync once the limit lifts, as a rate limit does.
 func (c *converger) fail(prov, key string, err error) {
 	kind := provider.KindOf(err)
+	if prov == "kit" && c.handoff && kind == provider.RateLimited {
+		// Kit's budget is spent (a launch) or paused: Circle's part is done, so the sync is; the
+		// rest of Kit waits in the Kit queue, not in this worker nor in a re-read of Stripe.
+		c.kitDefer = max(c.kitDefer, c.e.snoozeFor(err))
+		return
+	}
 	switch kind {
 	case provider.Permanent, provider.NotFound:
 		c.partial = true
@@ -89,6 +113,11 @@ func (e *Engine) snoozeFor(err error) time.Duration {
 	}
 	switch pe.Kind {
 	case provider.RateLimited:
+		if pe.Throttled && pe.RetryAfter > 0 {
+			// Never sent: membersync's own budget says when a slot is free (or its pause ends).
+			// A little jitter spreads the jobs that heard the same answer.
+			return pe.RetryAfter + rand.N(pe.RetryAfter/10+1)
+		}
 		return max(pe.RetryAfter, e.rateLimitSnooze())
 	case provider.Limit:
 		if pe.RetryAfter > 0 {
@@ -214,7 +243,7 @@ func (c *converger) kit() {
 			continue
 		}
 		c.revoke("kit", fmt.Sprintf("kit:untag:%d", a.TargetID), a,
-			func() error { return c.e.Kit.UntagSubscriber(c.ctx, a.TargetID, a.RemoteID) })
+			func() error { return c.e.Kit.UntagSubscriber(c.kitContext(), a.TargetID, a.RemoteID) })
 	}
 	var addTags []int64
 	for t := range wantTags {
@@ -249,14 +278,14 @@ func (c *converger) kit() {
 	for _, t := range addTags {
 		a := store.Applied{PersonID: c.person.ID, Provider: store.ProviderKit, Kind: store.KindTag, TargetID: t, Email: c.email, RemoteID: c.person.KitSubscriberID}
 		c.grant("kit", kitTagKey(t), a, func() error {
-			_, err := c.e.Kit.TagSubscriber(c.ctx, t, c.email)
+			_, err := c.e.Kit.TagSubscriber(c.kitContext(), t, c.email)
 			return err
 		})
 	}
 	for _, s := range addSeqs {
 		a := store.Applied{PersonID: c.person.ID, Provider: store.ProviderKit, Kind: store.KindSequence, TargetID: s.SequenceID, Email: c.email, RemoteID: c.person.KitSubscriberID}
 		c.grant("kit", fmt.Sprintf("kit:add_to_sequence:%d", s.SequenceID), a, func() error {
-			_, err := c.e.Kit.AddToSequence(c.ctx, s.SequenceID, c.email)
+			_, err := c.e.Kit.AddToSequence(c.kitContext(), s.SequenceID, c.email)
 			return err
 		})
 	}
@@ -293,7 +322,7 @@ func (c *converger) kitSubscriber(addTags []int64) (rest []int64, ok bool) {
 	m, isModes := c.e.Kit.(kitModes)
 	i := slices.IndexFunc(addTags, func(t int64) bool { return !c.blocked[kitTagKey(t)] })
 	if !isModes || !m.TagFirst() || i < 0 {
-		sub, created, err := c.e.Kit.UpsertSubscriber(c.ctx, c.email, firstName(c.name))
+		sub, created, err := c.e.Kit.UpsertSubscriber(c.kitContext(), c.email, firstName(c.name))
 		if err != nil {
 			c.fail("kit", key, err)
 			return nil, false
@@ -302,7 +331,7 @@ func (c *converger) kitSubscriber(addTags []int64) (rest []int64, ok bool) {
 	}
 	t := addTags[i]
 	rest = slices.Delete(slices.Clone(addTags), i, i+1)
-	sub, created, _, err := m.TagOrCreate(c.ctx, t, c.email, firstName(c.name))
+	sub, created, _, err := m.TagOrCreate(c.kitContext(), t, c.email, firstName(c.name))
 	if sub.ID != 0 && !c.linkKit(key, sub.ID, created) {
 		return nil, false
 	}
@@ -342,6 +371,9 @@ func (c *converger) revoke(prov, key string, a store.Applied, call func() error)
 		c.partial = true
 		return
 	}
+	if prov == "kit" && c.kitDefer > 0 {
+		return // handed off to the Kit job
+	}
 	if err := call(); err != nil {
 		c.fail(prov, key, err)
 		c.circleDown = c.circleDown || (prov == "circle" && provider.Retryable(err))
@@ -359,6 +391,9 @@ func (c *converger) grant(prov, key string, a store.Applied, call func() error) 
 	if c.blocked[key] {
 		c.partial = true
 		return
+	}
+	if prov == "kit" && c.kitDefer > 0 {
+		return // handed off to the Kit job
 	}
 	if err := call(); err != nil {
 		c.fail(prov, key, err)

@@ -74,6 +74,7 @@ type syncStore interface {
 	StartSync(ctx context.Context, personID int64) (store.SyncStart, error)
 	FinishSync(ctx context.Context, personID, generation int64) error
 	SaveSyncResult(ctx context.Context, personID int64, desiredJSON string, nextChange time.Time, syncErr string) error
+	SyncState(ctx context.Context, personID int64) (store.SyncState, error)
 	MarkEventsConverged(ctx context.Context, personID int64, eventIDs []string) ([]time.Time, error)
 	AcquireLease(ctx context.Context, personID int64, owner string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, personID int64, owner string) error
@@ -223,6 +224,11 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 		return out, err
 	}
 	c := &converger{e: e, ctx: ctx, j: j, person: &person, email: email, name: name, desired: desired, applied: applied, blocked: blocked, ahead: ahead}
+	if e.Queue != nil {
+		// Kit paces a launch (120 requests a minute): a sync that would wait for it hands Kit to
+		// its own job, so that the next buyers' Circle access does not wait behind this email.
+		c.handoff, c.kctx = true, provider.WithMaxWait(ctx, kitInlineWait)
+	}
 	c.circle()
 	c.kit()
 	out.Actions, out.Calls = c.actions, int(j.calls.Load())
@@ -258,11 +264,19 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	if err := e.Store.FinishSync(ctx, personID, begun.Generation); err != nil {
 		return out, err
 	}
-	out.Converged = !c.partial
+	out.Converged = !c.partial && c.kitDefer == 0
 	result := "converged"
-	if c.partial {
+	switch {
+	case c.kitDefer > 0:
+		// Circle is converged; the Kit job settles the events once Kit is.
+		result = "kit_deferred"
+		if err := deferKit(ctx, e.Queue, personID, begun.Events, c.kitDefer); err != nil {
+			return out, err
+		}
+		j.add("sync", "kit", "", "deferred", 0, 0, fmt.Sprintf("Kit's rate limit is spent; its step runs in %s in its own job", c.kitDefer.Round(time.Millisecond)))
+	case c.partial:
 		result = "blocked" // some actions wait on review items
-	} else {
+	default:
 		// Every action for the events this sync started from is confirmed.
 		received, err := e.Store.MarkEventsConverged(ctx, personID, begun.Events)
 		if err != nil {

@@ -183,12 +183,7 @@ func TestRateLimitSnoozesTheJob(t *testing.T) {
 			fault:      func(e *env) { e.circle.Faults.FailFor(time.Hour, providertest.Fault{Status: 429, Header: retryAfter}) },
 			wantSnooze: 120 * time.Second,
 		},
-		{
-			name:       "kit 429",
-			fault:      func(e *env) { e.kit.Faults.FailFor(time.Hour, providertest.Fault{Status: 429}) },
-			wantSnooze: kit.RateLimitWindow, // Kit's rolling window
-			wantCircle: true,
-		},
+		// A Kit 429 does not snooze the sync: it hands Kit to its own job (kitjob_test.go).
 		{
 			name:  "circle 503",
 			fault: func(e *env) { e.circle.Faults.FailFor(time.Hour, providertest.Fault{Status: 503}) },
@@ -311,6 +306,7 @@ type recordingQueue struct {
 type recordedInsert struct {
 	kind string
 	args syncJob
+	raw  river.JobArgs
 	opts river.InsertOpts
 }
 
@@ -319,7 +315,7 @@ func (q *recordingQueue) Insert(ctx context.Context, args river.JobArgs, opts *r
 	if err != nil {
 		return err
 	}
-	rec := recordedInsert{kind: args.Kind()}
+	rec := recordedInsert{kind: args.Kind(), raw: args}
 	if err := json.Unmarshal(enc, &rec.args); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -77,4 +78,26 @@ func StripURLQuery(e *Error) {
 	if errors.As(e.Err, &ue) && strings.ContainsRune(ue.URL, '?') {
 		e.Err = &url.Error{Op: ue.Op, URL: stripQuery(ue.URL), Err: ue.Err}
 	}
+}
+
+type maxWaitKey struct{}
+
+// WithMaxWait returns a context whose calls wait at most d for their budget, when d is shorter than
+// the client's own MaxWait: the sync asks this of Kit, whose slots during a launch are better left
+// to the Kit queue than waited for by a worker that grants Circle access.
+func WithMaxWait(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, maxWaitKey{}, d)
+}
+
+// MaxWaitFrom returns the shorter of def and the context's WithMaxWait (def when it has none; zero
+// def means no limit).
+func MaxWaitFrom(ctx context.Context, def time.Duration) time.Duration {
+	d, ok := ctx.Value(maxWaitKey{}).(time.Duration)
+	if !ok || d <= 0 {
+		return def
+	}
+	if def > 0 && def < d {
+		return def
+	}
+	return d
 }

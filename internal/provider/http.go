@@ -94,7 +94,7 @@ func (h *HTTP) Do(ctx context.Context, req Request) (*Response, error) {
 			perr := &Error{Provider: h.Provider, Operation: req.Operation, Kind: RateLimited, Message: "local throttle", Err: err}
 			var over *budget.Over
 			if errors.As(err, &over) {
-				perr.RetryAfter = over.Wait
+				perr.RetryAfter, perr.Throttled = over.Wait, true
 				if over.Paused {
 					perr.Message = "paused after a 429"
 				}
@@ -174,24 +174,14 @@ func (h *HTTP) pause(ctx context.Context, perr *Error, attempt int) *Error {
 	return perr
 }
 
-// wait takes one request from the Budget and sleeps until it may be sent. A wait beyond MaxWait
-// takes nothing and fails, with the time the Budget asked for, so that the job snoozes as long.
+// wait takes one request from the Budget and sleeps until it may be sent (budget.Wait). A wait
+// beyond MaxWait (or the context's WithMaxWait) takes nothing and fails, with the time the Budget
+// asked for, so that the job snoozes as long.
 func (h *HTTP) wait(ctx context.Context) (time.Duration, error) {
 	if h.Budget == nil {
 		return 0, nil
 	}
-	d, err := h.Budget.Take(ctx, h.MaxWait)
-	if err != nil || d == 0 {
-		return 0, err
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return d, ctx.Err()
-	case <-t.C:
-		return d, nil
-	}
+	return budget.Wait(ctx, h.Budget, MaxWaitFrom(ctx, h.MaxWait))
 }
 
 func (h *HTTP) send(ctx context.Context, client *http.Client, req Request, body []byte) (*Response, error) {

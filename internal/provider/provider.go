@@ -66,6 +66,9 @@ type Error struct {
 	Message string
 	// Err is the underlying transport error, if any.
 	Err error
+	// Throttled says the request was never sent: membersync's own budget had no slot within the
+	// caller's wait, or was paused by a 429; RetryAfter is when it will have one.
+	Throttled bool
 }
 
 func (e *Error) Error() string {

@@ -28,6 +28,9 @@ import (
 // Queue names.
 const (
 	QueueSync = "sync"
+	// QueueKit runs the Kit steps a sync handed off (converge.KitArgs): their wait for Kit's
+	// budget holds only its own workers.
+	QueueKit = "kit"
 )
 
 // Options tune the queue.
@@ -99,9 +102,10 @@ func New(st *store.Store, opts Options) (*Queue, error) {
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{
 			QueueSync:          {MaxWorkers: opts.Concurrency},
+			QueueKit:           {MaxWorkers: opts.Concurrency},
 			river.QueueDefault: {MaxWorkers: 2},
 		}
-		q.queues = []string{QueueSync, river.QueueDefault}
+		q.queues = []string{QueueSync, QueueKit, river.QueueDefault}
 	}
 	var err error
 	if st.Dialect() == store.Postgres {

@@ -85,6 +85,15 @@ func (b *Budget) Pause(ctx context.Context, d time.Duration) error {
 	return nil
 }
 
+// Paused implements budget.Budget.
+func (b *Budget) Paused(ctx context.Context) (time.Duration, error) {
+	var paused int64
+	if err := b.s.queryRow(ctx, "SELECT paused_until FROM provider_budgets WHERE key = ?", b.key).Scan(&paused); err != nil {
+		return 0, fmt.Errorf("reading the pause of the budget of %s: %w", b.key, err)
+	}
+	return max(fromMicros(paused).Sub(b.now()), 0), nil
+}
+
 // Month names the UTC month of t as the budgets count it: "2026-12".
 func Month(t time.Time) string { return t.UTC().Format("2006-01") }
 
