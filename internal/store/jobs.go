@@ -22,7 +22,8 @@ func (s *Store) JobCount(ctx context.Context, kind string, states ...string) (in
 }
 
 // Settled reports whether every person's last sync covers every trigger they received and no job
-// is waiting, running or retrying: the point where providers must equal the desired state. A
+// is waiting, running or retrying, nor a Kit step a sync handed off (sync_kit, which may be
+// scheduled for when Kit has room): the point where providers must equal the desired state. A
 // person whose sync gave up (discarded job) keeps it unsettled; why says what is still moving.
 func (s *Store) Settled(ctx context.Context) (ok bool, why string, err error) {
 	var dirty int
@@ -30,7 +31,8 @@ func (s *Store) Settled(ctx context.Context) (ok bool, why string, err error) {
 		return false, "", err
 	}
 	var jobs int
-	if err := s.queryRow(ctx, "SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'running', 'retryable', 'pending')").Scan(&jobs); err != nil {
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'running', 'retryable', 'pending')
+		OR (state = 'scheduled' AND kind = 'sync_kit')`).Scan(&jobs); err != nil {
 		return false, "", err
 	}
 	var unresolved int
