@@ -80,3 +80,30 @@ func TestParseRefuses(t *testing.T) {
 		t.Errorf("TEST_DATABASE_URL as the default: %+v, %v", o, err)
 	}
 }
+
+// TestCPUShare: the CPU report divides the busy time among the named groups and the rest, each as a
+// share of the machine's time; a group whose process ended between the samples counts nothing.
+func TestCPUShare(t *testing.T) {
+	t.Parallel()
+	a := cpuSample{busy: 100, total: 1000, groups: map[string]uint64{"membersync": 10, "postgres": 20, "launchday": 30}}
+	b := cpuSample{busy: 900, total: 2000, groups: map[string]uint64{"membersync": 410, "postgres": 220, "launchday": 10}}
+	got := cpuShare(a, b)
+	want := "machine 80 % busy: membersync 40 %, postgres 20 %, launchday 0 %, other processes 20 %"
+	if got != want {
+		t.Fatalf("cpuShare = %q, want %q", got, want)
+	}
+	if got := cpuShare(b, b); got != "not measured" {
+		t.Fatalf("no time passed: %q", got)
+	}
+	// This process's own time can be read, and the machine's.
+	s, err := sampleCPU(nil)
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	if s.total == 0 || s.busy > s.total {
+		t.Fatalf("machine sample busy %d of %d", s.busy, s.total)
+	}
+	if procTicks(-1) != 0 {
+		t.Fatal("a process that does not exist spent time")
+	}
+}

@@ -180,6 +180,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		rng: rng, senders: 64, ackUntil: o.arrival}
 	sends, nEvents := lt.plan(events, o.arrival)
 	say("launch: %d purchases, %d events, %d sends over %s to %d instances; scale ×%g", o.purchases, nEvents, len(sends), o.arrival, o.instances, o.scale)
+	pids := func() []int {
+		var out []int
+		for _, in := range insts {
+			if in.cmd != nil && in.cmd.Process != nil {
+				out = append(out, in.cmd.Process.Pid)
+			}
+		}
+		return out
+	}
+	cpuStart, _ := sampleCPU(pids())
 	start := time.Now()
 	runCtx, cancelRun := context.WithTimeout(ctx, o.timeout)
 	defer cancelRun()
@@ -227,6 +237,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	lt.run(runCtx, start, sends, nEvents)
 	delivered := time.Since(start)
+	cpuDelivered, _ := sampleCPU(pids())
 	say("%s: every event acknowledged", since(start))
 	settled := waitConverged(runCtx, f, st, buyerSet)
 	converged := time.Since(start)
@@ -237,7 +248,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	r := report{opts: o, limits: l, killNote: killNote, buyers: len(buyers), events: nEvents,
 		lastArrival: time.Duration(int64(o.arrival) * int64(len(buyers)-1) / int64(len(buyers))),
-		deliveredIn: delivered, convergedIn: converged, settled: settled}
+		deliveredIn: delivered, convergedIn: converged, settled: settled, launchCPU: cpuShare(cpuStart, cpuDelivered)}
 	r.acked = lt.acknowledged()
 	r.sends, r.refused = lt.sent.Load(), lt.refused.Load()
 	r.ackLatency = lt.latencies
@@ -266,7 +277,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		say("burst: %d new events at %d/s…", n, o.burstRate)
 		before := [3]map[int]int{f.stripe.counts(), f.circle.counts(), f.kit.counts()}
+		cpuBefore, _ := sampleCPU(pids())
 		r.burstLatency, r.burstFailed = burst(ctx, lt.poster, urls, renamedBodies, o.burstRate, o.burstFor)
+		cpuAfter, _ := sampleCPU(pids())
+		r.burstCPU = cpuShare(cpuBefore, cpuAfter)
 		r.burstSent = n
 		bctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 		began := time.Now()

@@ -37,7 +37,10 @@ type report struct {
 	burstSettledIn         time.Duration // from the end of the burst
 	burstCalls, burst429   [3]int        // Stripe, Circle, Kit calls (and 429s) during the burst and its syncs
 	rss                    [][]int
-	logs                   []logCount
+	// launchCPU and burstCPU say who spent the machine's CPU while purchases arrived and during
+	// the burst (cpuShare).
+	launchCPU, burstCPU string
+	logs                []logCount
 }
 
 func (r *report) write(w io.Writer) {
@@ -75,10 +78,12 @@ func (r *report) write(w io.Writer) {
 	row("all events acknowledged / converged and settled", "%s / %s%s", round(r.deliveredIn), round(r.convergedIn), map[bool]string{true: "", false: " (not settled: gave up)"}[r.settled])
 	p50, p99, pmax := percentile(r.ackLatency, 50), percentile(r.ackLatency, 99), percentile(r.ackLatency, 100)
 	row("webhook ack during the launch, workers running", "p50 %s, p99 %s, max %s (%d acknowledged sends while purchases arrived)", ms(p50), ms(p99), ms(pmax), len(r.ackLatency))
+	row("CPU while purchases arrived", "%s", r.launchCPU)
 	if r.burstSent > 0 {
 		b50, b99, bmax := percentile(r.burstLatency, 50), percentile(r.burstLatency, 99), percentile(r.burstLatency, 100)
 		row(fmt.Sprintf("webhook ack, burst of %d/s for %s, workers running", o.burstRate, o.burstFor), "p50 %s, p99 %s, max %s (%d sent, %d not acknowledged; their syncs made %d Stripe, %d Circle, %d Kit calls, of which 429: %d / %d / %d)",
 			ms(b50), ms(b99), ms(bmax), r.burstSent, r.burstFailed, r.burstCalls[0], r.burstCalls[1], r.burstCalls[2], r.burst429[0], r.burst429[1], r.burst429[2])
+		row("CPU during the burst", "%s", r.burstCPU)
 		row("the burst's syncs done", "%s after the burst%s", round(r.burstSettledIn), map[bool]string{true: "", false: " (not settled: gave up)"}[r.burstSettled])
 	}
 	var rss []string
