@@ -471,6 +471,7 @@ func (e *Engine) resolveIdentity(ctx context.Context, j *journal, p *store.Perso
 		return "", "", false, err
 	}
 	if p.Email != "" {
+		p.CircleMemberID, p.KitSubscriberID = 0, 0 // the old address's records (SetIdentity forgot them)
 		j.add("sync", "email_changed", "", "updated", 0, 0, "the customer's email changed in Stripe; access follows the new email")
 		if _, err := e.Store.ResolveReviews(ctx, p.ID, "email_conflict", "*", "membersync", "the email settled"); err != nil {
 			return "", "", false, err

@@ -1,8 +1,10 @@
 package converge_test
 
 import (
+	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,4 +161,65 @@ func TestKitThrottleHandsKitToItsJob(t *testing.T) {
 			})
 		})
 	}
+}
+
+// spendable lets n requests through, then answers that the next slot is a minute away.
+type spendable struct{ n atomic.Int64 }
+
+func (b *spendable) Take(context.Context, time.Duration) (time.Duration, error) {
+	if b.n.Add(-1) < 0 {
+		return 0, &budget.Over{Wait: time.Minute}
+	}
+	return 0, nil
+}
+func (b *spendable) Pause(context.Context, time.Duration) error    { return nil }
+func (b *spendable) Paused(context.Context) (time.Duration, error) { return 0, nil }
+
+// An email change whose Kit step is handed off after the old address was untagged: the Kit job
+// must create (or find) the new address's subscriber before it tags it, not tag an address Kit does
+// not know (404, a review item that says "never succeeds") because the person's subscriber id still
+// looked current once the old address's grants were gone.
+func TestHandedOffKitStepAfterAnEmailChangeLinksTheNewAddress(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, e *env) {
+		e.withoutRetries()
+		// The course: a tag and no sequence, whose enrollment would keep the old address's
+		// subscriber id in the applied state.
+		cus := e.stripe.CreateCustomer("old@example.test", "Olga")
+		e.stripe.Purchase(cus, e.coursePrice)
+		n, first := e.deliver(0)
+		pid := first.PersonID
+		if out := e.sync(pid); !out.Converged {
+			t.Fatalf("first sync: %+v", out)
+		}
+
+		e.stripe.ChangeEmail(cus, "new@example.test")
+		e.deliver(n)
+		q := &recordingQueue{next: e.engine.Queue}
+		e.engine.Queue = q
+		b := &spendable{}
+		b.n.Store(1) // the untag of the old address, then Kit is spent
+		e.engine.Kit = kit.New(kit.Config{BaseURL: e.kit.URL, APIKey: kittest.DefaultAPIKey, Budget: b, MaxRetries: -1})
+		if err := work(e.ctx, (&converge.Worker{Engine: e.engine}).Work, pid, 1); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.kit.TagsOf("old@example.test"); len(got) != 0 {
+			t.Fatalf("the old address keeps tags %v", got)
+		}
+		jobs := kitJobs(q)
+		if len(jobs) != 1 {
+			t.Fatalf("%d sync_kit jobs, want 1", len(jobs))
+		}
+
+		e.withoutRetries()
+		if err := runKit(e, jobs[0].raw.(converge.KitArgs)); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.openReviewKinds(pid); len(got) > 0 {
+			t.Fatalf("review items %q after the Kit job: want none", got)
+		}
+		if got := e.kit.TagsOf("new@example.test"); !slices.Equal(got, []int64{e.tagCourse}) {
+			t.Errorf("the new address has Kit tags %v, want [%d]", got, e.tagCourse)
+		}
+	})
 }

@@ -114,8 +114,17 @@ func (s *Store) AppliedByTarget(ctx context.Context, provider, kind string, targ
 
 // SetIdentity records the person's normalized email and name. It fails with ErrConflict when another
 // person holds the email.
+//
+// A changed email forgets the Circle member and Kit subscriber ids, which belong to the old address:
+// the next Circle and Kit steps link the records of the new one. (Left in place, an id would look
+// current once the old address's grants were revoked, and Kit would be asked to tag an address it
+// does not know: a Kit step handed off between the untag and the tag met exactly that.) The grants of
+// the old address keep their own ids in the applied state, for their revocation.
 func (s *Store) SetIdentity(ctx context.Context, personID int64, email, name string) error {
-	_, err := s.exec(ctx, "UPDATE people SET email = ?, name = ?, updated_at = ? WHERE id = ?", email, name, micros(s.now()), personID)
+	_, err := s.exec(ctx, `UPDATE people SET
+			circle_member_id = CASE WHEN email = '' OR email = ? THEN circle_member_id ELSE 0 END,
+			kit_subscriber_id = CASE WHEN email = '' OR email = ? THEN kit_subscriber_id ELSE 0 END,
+			email = ?, name = ?, updated_at = ? WHERE id = ?`, email, email, email, name, micros(s.now()), personID)
 	if err != nil && isUniqueViolation(err) {
 		return ErrConflict
 	}
