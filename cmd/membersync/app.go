@@ -13,6 +13,7 @@ import (
 	"github.com/membersync/membersync/internal/alert"
 	"github.com/membersync/membersync/internal/billing"
 	"github.com/membersync/membersync/internal/budget"
+	"github.com/membersync/membersync/internal/catalog"
 	"github.com/membersync/membersync/internal/circle"
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/converge"
@@ -42,6 +43,7 @@ type app struct {
 	budgets map[string]providerBudget
 	// resync triggers syncs on request (the resync command, the admin UI, the status pages).
 	resync converge.Resyncer
+	names  *catalog.Cached // the providers' names for the ids shown (catalog_refresh.go)
 	// metrics (serve only) counts provider calls, syncs and webhooks.
 	metrics *metrics.Metrics
 	// alerts evaluates the alert rules (serve only); refusals counts refused webhook deliveries for them.
@@ -95,6 +97,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, opts appO
 		RequestsPerMinute: cfg.Kit.RequestsPerMinute, Observer: observer, Budget: a.budgets[config.EgressKit].b,
 		RateLimitWindow: opts.rateLimitSnooze,
 		HTTPClient:      a.egress[config.EgressKit].Client(kit.DefaultTimeout)})
+	a.names = a.loadNames(ctx, opts.serve)
 	qopts := queue.Options{Logger: log.With("component", "queue"), RetryBase: opts.retryBase}
 	if opts.serve {
 		a.refusals = &alert.Refusals{Store: st}
@@ -113,6 +116,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, opts appO
 		if cfg.Doctor.Domain != "" {
 			qopts.PeriodicJobs = append(qopts.PeriodicJobs, doctor.PeriodicJob(cfg.Doctor.Interval.D()))
 		}
+		a.scheduleCatalog(&qopts)
 	}
 	if a.queue, err = queue.New(st, qopts); err != nil {
 		st.Close()

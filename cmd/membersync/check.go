@@ -147,10 +147,11 @@ func fixFor(name string, err error) string {
 func cmdCheck(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "check [flags]",
 		`Validate the config and the secrets, then reach each provider once and check that the access
-groups and tags the plans name exist. Each secret is listed by its keyed fingerprint (never by its
-value), so that two machines sharing MEMBERSYNC_SIGNING_KEY can be compared. Warns about a full
-Stripe secret key (use a restricted one) and about database files others can read, and prints
-the outbound allowlist: the only hosts each component may connect to (README: outbound connections); fails on a
+groups and tags the plans name exist; then refresh the cached names of every access group, tag,
+sequence and price (the admin, trace and alerts show them). Each secret is listed by its keyed
+fingerprint (never by its value), so that two machines sharing MEMBERSYNC_SIGNING_KEY can be
+compared. Warns about a full Stripe secret key (use a restricted one) and about database files
+others can read, and prints the outbound allowlist: the only hosts each component may connect to (README: outbound connections); fails on a
 MEMBERSYNC_SIGNING_KEY shorter than 32 characters and on a Stripe key of the other mode (live or
 test) than the one the database was first served with. Exit status 1 when something needs fixing.`,
 		"  membersync check --config /etc/membersync.yaml")
@@ -209,6 +210,7 @@ test) than the one the database was first served with. Exit status 1 when someth
 			fmt.Fprintf(e.stdout, "              fix: %s\n", c.Fix)
 		}
 	}
+	refreshNamesForCheck(ctx, e, a)
 	if failed {
 		return &exitError{1, errors.New("check found problems (see above)")}
 	}

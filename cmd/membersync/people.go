@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/membersync/membersync/internal/catalog"
 	"github.com/membersync/membersync/internal/identity"
 	"github.com/membersync/membersync/internal/journey"
 	"github.com/membersync/membersync/internal/store"
@@ -77,7 +78,7 @@ func usageErr(err error) error {
 
 func cmdTrace(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "trace [flags] EMAIL|cus_…",
-		"Print one person's journey: identity, plans (desired and applied), open review items, and the\ntimeline of events, syncs and provider calls.",
+		"Print one person's journey: first its story in a few plain sentences (what happened, with the time\nbetween steps, and whether anything needs you), then identity, plans (desired and applied), open\nreview items, and the timeline of events, syncs and provider calls, with the cached names of the\naccess groups, tags, sequences and prices it mentions beside their ids.",
 		"  membersync trace ada@example.com\n  membersync trace cus_Q2x8…")
 	cfgPath := configFlag(fs)
 	if err := fs.Parse(args); err != nil {
@@ -87,7 +88,7 @@ func cmdTrace(ctx context.Context, e env, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	_, st, err := openStore(ctx, e, *cfgPath, false)
+	cfg, st, err := openStore(ctx, e, *cfgPath, false)
 	if err != nil {
 		return err
 	}
@@ -100,7 +101,11 @@ func cmdTrace(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return j.WriteText(e.stdout)
+	names, _ := catalog.Load(ctx, st) // without cached names the story names ids
+	if err := j.Story(cfg.Plans, names, time.Now()).WriteText(e.stdout); err != nil {
+		return err
+	}
+	return writeNamedJourney(ctx, e, st, j)
 }
 
 // waitSettled polls until every trigger has been synced, or ctx ends.

@@ -58,6 +58,7 @@ func commands() []command {
 		{"demo", "run everything against built-in fake Stripe, Circle and Kit, with scenarios", cmdDemo},
 		{"serve", "run the webhook endpoint, the sync workers and the admin UI", cmdServe},
 		{"check", "validate the config and reach each provider once", cmdCheck},
+		{"catalog", "print every Circle access group, Kit tag and sequence, and Stripe price with ids and names", cmdCatalog},
 		{"users", "manage admin accounts and API tokens (add, list, disable, reset-password, token)", cmdUsers},
 		{"migrate", "apply database migrations and exit", cmdMigrate},
 		{"trace", "print one person's journey (EMAIL or cus_…)", cmdTrace},

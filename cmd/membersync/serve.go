@@ -239,7 +239,7 @@ func logSecrets(log *slog.Logger, secrets config.Secrets) {
 
 // newAdmin builds the operator UI and API on the app.
 func newAdmin(a *app, cfg *config.Config, log *slog.Logger, clients *clientip.Resolver, notReady func() (error, time.Time)) *admin.Handler {
-	return admin.New(admin.Deps{Store: a.store, Config: cfg, Log: log.With("component", "admin"), ClientAddr: clients.Addr,
+	return admin.New(admin.Deps{Store: a.store, Names: a.names, Config: cfg, Log: log.With("component", "admin"), ClientAddr: clients.Addr,
 		NotReady: notReady,
 		Secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
 		Resync:   a.resync.Person,

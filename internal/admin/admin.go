@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/membersync/membersync/internal/catalog"
 	"github.com/membersync/membersync/internal/clientip"
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/lograte"
@@ -110,6 +111,9 @@ type Deps struct {
 	// session this long after sign-in (default 12 hours).
 	IdleTimeout     time.Duration
 	SessionLifetime time.Duration
+	// Names names the provider ids pages show, through the template functions accessGroup, tag,
+	// sequence, price and product (render.go); nil means catalog.Fallback.
+	Names catalog.Names
 }
 
 // Default session timeouts and sign-in throttling.
@@ -158,6 +162,7 @@ type Handler struct {
 	idle    time.Duration
 	maxLife time.Duration
 	pages   *pages
+	names   catalog.Names // never nil
 	// dummyHash is verified when no account matches, so a miss costs as much as a wrong password.
 	dummyHash string
 	// verify checks a password against a hash (VerifyPassword; tests count the calls).
@@ -172,7 +177,7 @@ type Handler struct {
 // New builds the handler.
 func New(d Deps) *Handler {
 	h := &Handler{st: d.Store, cfg: d.Config, resync: d.Resync, check: d.CheckConnections, alerts: d.Alerts, ready: d.NotReady,
-		log: d.Log, now: d.Now, addr: d.ClientAddr, secure: d.Secure, idle: d.IdleTimeout, maxLife: d.SessionLifetime}
+		log: d.Log, now: d.Now, addr: d.ClientAddr, secure: d.Secure, idle: d.IdleTimeout, maxLife: d.SessionLifetime, names: catalog.Or(d.Names)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -191,7 +196,7 @@ func New(d Deps) *Handler {
 	if h.cfg == nil {
 		h.cfg = &config.Config{}
 	}
-	h.pages = mustParsePages(h.now)
+	h.pages = mustParsePages(h.now, h.names)
 	h.dummyHash, _ = HashPassword(hex.EncodeToString(randomBytes(16)))
 	h.verify = VerifyPassword
 	h.checks = make(chan struct{}, PasswordChecks)
@@ -226,6 +231,7 @@ func (h *Handler) routes() []route {
 
 		{"GET", "/admin", RoleViewer, h.overviewPage},
 		{"GET", "/admin/people", RoleViewer, h.peoplePage},
+		{"GET", "/admin/people.csv", RoleViewer, h.exportPeople},
 		{"GET", "/admin/people/{person}", RoleViewer, h.personPage},
 		{"POST", "/admin/people/{person}/resync", RoleSupport, h.resyncForm},
 		{"GET", "/admin/review", RoleViewer, h.reviewPage},
@@ -250,6 +256,7 @@ func (h *Handler) routes() []route {
 		{"GET", "/api/v1/me", RoleViewer, h.apiMe},
 		{"GET", "/api/v1/overview", RoleViewer, h.apiOverview},
 		{"GET", "/api/v1/people", RoleViewer, h.apiPeople},
+		{"GET", "/api/v1/people.csv", RoleViewer, h.exportPeople},
 		{"GET", "/api/v1/people/{person}", RoleViewer, h.apiPerson},
 		{"GET", "/api/v1/people/{person}/journey", RoleViewer, h.apiJourney},
 		{"POST", "/api/v1/people/{person}/resync", RoleSupport, h.apiResync},

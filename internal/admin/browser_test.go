@@ -67,8 +67,16 @@ func TestBrowser(t *testing.T) {
 			}
 			b.shot("3-people-search")
 
-			// Open the journey.
-			b.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#people a[href="/admin/people/%d"]`, f.personID))), chromedp.WaitVisible(chromedp.CSS("#timeline")))
+			// Open the person: the story on top, every step folded underneath.
+			b.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#people a[href="/admin/people/%d"]`, f.personID))), chromedp.WaitVisible(chromedp.CSS("#story")))
+			if got := b.text("#story"); !strings.Contains(got, fmt.Sprintf("review item #%d", f.itemID)) || !strings.Contains(got, "This needs you.") {
+				t.Errorf("story: %q, want the open review item and that it needs you", got)
+			}
+			if b.count("#raw[open]") != 0 {
+				t.Error("the raw timeline is not folded")
+			}
+			b.shot("4-person-story")
+			b.do(chromedp.Click(chromedp.CSS("#raw summary")), chromedp.WaitVisible(chromedp.CSS("#timeline")))
 			journey := b.text("#timeline")
 			for _, want := range []string{"customer.subscription.updated evt_1", "circle:add_access_group 11", "kit:tag_subscriber 21", "server 502"} {
 				if !strings.Contains(journey, want) {
@@ -78,12 +86,13 @@ func TestBrowser(t *testing.T) {
 			if got := b.text(".plans"); !strings.Contains(got, "Circle access group 11") || !strings.Contains(got, "missing") {
 				t.Errorf("plans: %q, want the Kit tag shown missing beside the held group", got)
 			}
-			b.shot("4-person-journey")
+			b.shot("4b-person-journey")
 
 			// Resync and see the new sync.
 			syncs := b.count("#timeline .kind-sync")
 			f.clock.Advance(3 * time.Minute)
-			b.do(chromedp.Click(chromedp.CSS("#resync")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+			b.do(chromedp.Click(chromedp.CSS("#resync")), chromedp.WaitVisible(chromedp.CSS("#flash")),
+				chromedp.Click(chromedp.CSS("#raw summary")), chromedp.WaitVisible(chromedp.CSS("#timeline")))
 			if got := b.count("#timeline .kind-sync"); got != syncs+1 {
 				t.Errorf("syncs in the journey: %d before, %d after; want one more", syncs, got)
 			}
@@ -121,6 +130,9 @@ func TestBrowser(t *testing.T) {
 			b.do(chromedp.Navigate(b.base+"/admin/events/evt_1"), chromedp.WaitVisible(chromedp.CSS("#payload")))
 			if got := b.text("#payload"); strings.Contains(got, "ada@example.com") || !strings.Contains(got, "[redacted]") {
 				t.Errorf("payload not redacted: %s", got)
+			}
+			if got := b.text("#caused"); !strings.Contains(got, "The sync that covered it") {
+				t.Errorf("what the event caused: %q", got)
 			}
 			b.shot("9-event")
 

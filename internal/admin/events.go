@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/membersync/membersync/internal/journey"
 	"github.com/membersync/membersync/internal/store"
 	"github.com/membersync/membersync/internal/web/respond"
 )
@@ -128,10 +129,14 @@ const (
 	excerptMaxBytes = 64 << 10
 )
 
-// eventView is one event with its redacted payload.
+// eventView is one event with what it caused and its redacted payload.
 type eventView struct {
 	eventRow
 	APIVersion string `json:"api_version"`
+	// Caused says what the event caused (the syncs that covered it and what they changed);
+	// CausedSteps are those syncs' raw journal entries, oldest first.
+	Caused      []journey.Line `json:"caused"`
+	CausedSteps []timelineRow  `json:"caused_steps"`
 	// Payload is the redacted payload; null when it is too deep or too large to show whole.
 	Payload json.RawMessage `json:"payload"`
 	// Excerpt is the start of the redacted payload as compact JSON text when Payload is null, and
@@ -147,6 +152,14 @@ func (h *Handler) loadEvent(ctx context.Context, id string) (eventView, error) {
 		return eventView{}, err
 	}
 	v := eventView{eventRow: rowOfEvent(ev), APIVersion: ev.APIVersion}
+	eff, err := h.caused(ctx, ev)
+	if err != nil {
+		return eventView{}, err
+	}
+	v.Caused, v.CausedSteps = eff.Lines, []timelineRow{}
+	for _, s := range eff.Steps {
+		v.CausedSteps = append(v.CausedSteps, timelineRow{At: s.At, Kind: s.Kind, What: s.What, Result: s.Result, Detail: s.Detail, EventID: s.EventID})
+	}
 	red, depth, err := redactPayload(ev.Payload)
 	if err != nil {
 		v.Payload = json.RawMessage(`{"error":"the stored payload is not JSON"}`)
@@ -168,6 +181,22 @@ func (h *Handler) loadEvent(ctx context.Context, id string) (eventView, error) {
 	}
 	v.Note += "."
 	return v, nil
+}
+
+// caused tells what the event caused, from its person's journal (journey.Caused).
+func (h *Handler) caused(ctx context.Context, ev store.Event) (journey.Effect, error) {
+	f := journey.Facts{Plans: h.cfg.Plans, Now: h.now()}
+	if ev.PersonID != 0 {
+		j, err := journey.Load(ctx, h.st, ev.PersonID)
+		switch {
+		case errors.Is(err, store.ErrNotFound): // a person merged away leaves the event behind
+			return journey.Effect{Lines: []journey.Line{{Text: "The person it was linked to no longer exists (merged into the person with the same email, or erased)."}}}, nil
+		case err != nil:
+			return journey.Effect{}, err
+		}
+		f = j.Facts(h.cfg.Plans, h.now())
+	}
+	return journey.Caused(ev, f, h.names), nil
 }
 
 // excerpt returns at most n bytes of b, cut before a UTF-8 sequence.

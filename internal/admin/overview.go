@@ -31,6 +31,13 @@ type overviewView struct {
 	// NotReady is the last failed readiness check, nil when there was none (the detail /readyz
 	// keeps from anonymous callers).
 	NotReady *readiness
+	// Members counts the people by plan and stage, nil when unreadable.
+	Members *membershipView
+	// Recovery tells the last day's failed syncs that a retry recovered from those still failing;
+	// nil when unreadable (the tile then counts the last hour's failures, as before).
+	Recovery *recoveryView
+	// Resolved are the alerts resolved in the last day, latest first.
+	Resolved []resolvedAlert
 }
 
 // readiness is a failed readiness check, for the operators.
@@ -133,6 +140,9 @@ func (h *Handler) loadOverview(ctx context.Context) (overviewView, error) {
 	}
 	v.Refusals = h.loadRefusals(ctx, now)
 	v.CircleQuota = h.loadCircleQuota(ctx, now)
+	v.Members = h.loadMembership(ctx, now)
+	v.Recovery = h.loadRecovery(ctx, now)
+	v.Resolved = h.loadResolvedAlerts(ctx, now)
 	if h.ready != nil {
 		if err, at := h.ready(); err != nil {
 			v.NotReady = &readiness{Error: err.Error(), At: at}
@@ -163,8 +173,17 @@ func (h *Handler) loadOverview(ctx context.Context) (overviewView, error) {
 		newChart("Failed syncs", fmt.Sprintf("%d in 24 h", o.FailuresDay), failures, failL, hours),
 		newChart("Time to converge (event → every action confirmed)", "slowest "+roundDuration(slowest), syncMS, syncL, hours),
 	}
-	if o.FailuresHour > 0 {
+	switch rec := v.Recovery; {
+	case rec == nil && o.FailuresHour > 0:
 		v.Concerns = append(v.Concerns, fmt.Sprintf("%d sync(s) failed in the last hour", o.FailuresHour))
+	case rec != nil && rec.FailingPeople > 0:
+		// Only failures no later sync recovered: a retry that converged is history, not a concern.
+		c := fmt.Sprintf("%d %s still failing (%d failed sync(s) in 24 h)", rec.FailingPeople,
+			map[bool]string{true: "person's sync is", false: "people's syncs are"}[rec.FailingPeople == 1], rec.FailingSyncs)
+		if e := rec.Failing[0].LastError; e != "" {
+			c += "; last error: " + e
+		}
+		v.Concerns = append(v.Concerns, c)
 	}
 	if o.OpenReviews > 0 {
 		v.Concerns = append(v.Concerns, fmt.Sprintf("%d review item(s) wait for a person", o.OpenReviews))
@@ -220,6 +239,12 @@ type overviewJSON struct {
 	// NotReady is this instance's last failed readiness check; null when there was none.
 	NotReady *readiness `json:"not_ready"`
 	Hours    []hourJSON `json:"hours"`
+	// Membership counts the people by plan and stage, with this week's new and churned members.
+	Membership *membershipJSON `json:"membership"`
+	// Recovery is the last day's failed syncs: recovered by a later sync, or still failing.
+	Recovery *recoveryJSON `json:"recovery"`
+	// ResolvedAlerts are the alerts resolved in the last day.
+	ResolvedAlerts []resolvedAlert `json:"resolved_alerts"`
 }
 
 type windowJSON struct {
@@ -260,7 +285,10 @@ func (h *Handler) apiOverview(w http.ResponseWriter, r *http.Request, p *princip
 			OldestAvailableSecs: v.OldestAge.Seconds()},
 		OpenReviews: o.OpenReviews, People: o.People, PeoplePending: o.PeoplePending,
 		Alerts: v.Alerts, Concerns: v.Concerns, WebhookRefusals: v.Refusals, NotReady: v.NotReady,
-		CircleQuota: v.CircleQuota.json()}
+		CircleQuota: v.CircleQuota.json(), Membership: v.Members.json(), Recovery: v.Recovery.json(), ResolvedAlerts: v.Resolved}
+	if out.ResolvedAlerts == nil {
+		out.ResolvedAlerts = []resolvedAlert{}
+	}
 	if out.Alerts == nil {
 		out.Alerts = []FiringAlert{}
 	}

@@ -16,67 +16,7 @@ import (
 	"github.com/membersync/membersync/internal/store"
 )
 
-// personRow is one person in a list.
-type personRow struct {
-	ID          int64     `json:"id"`
-	Email       string    `json:"email"`
-	Name        string    `json:"name"`
-	CustomerIDs []string  `json:"customer_ids"`
-	State       string    `json:"state"`
-	SyncedAt    time.Time `json:"synced_at"`
-	OpenReviews int       `json:"open_review_items"`
-}
-
-func rowOfPerson(p store.PersonSummary) personRow {
-	state := "in sync"
-	if p.SyncedGeneration < p.Generation {
-		state = "sync pending"
-	}
-	if p.SyncError != "" {
-		state = "retrying"
-	}
-	ids := p.CustomerIDs
-	if ids == nil {
-		ids = []string{}
-	}
-	return personRow{ID: p.ID, Email: p.Email, Name: p.Name, CustomerIDs: ids, State: state, SyncedAt: p.SyncedAt, OpenReviews: p.OpenReviews}
-}
-
-type peopleView struct {
-	Query  string
-	People []personRow
-}
-
-func (h *Handler) searchPeople(ctx context.Context, q string) (peopleView, error) {
-	q = strings.TrimSpace(q)
-	found, err := h.st.SearchPeople(ctx, q, 50)
-	if err != nil {
-		return peopleView{}, err
-	}
-	v := peopleView{Query: q, People: []personRow{}}
-	for _, p := range found {
-		v.People = append(v.People, rowOfPerson(p))
-	}
-	return v, nil
-}
-
-func (h *Handler) peoplePage(w http.ResponseWriter, r *http.Request, p *principal) error {
-	v, err := h.searchPeople(r.Context(), r.URL.Query().Get("q"))
-	if err != nil {
-		return err
-	}
-	h.render(w, r, p, http.StatusOK, "people", view{Title: "People", Nav: "people", Data: v})
-	return nil
-}
-
-func (h *Handler) apiPeople(w http.ResponseWriter, r *http.Request, p *principal) error {
-	v, err := h.searchPeople(r.Context(), r.URL.Query().Get("q"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"query": v.Query, "people": v.People})
-	return nil
-}
+// The people list (its handlers, filters and export) is in peoplelist.go.
 
 // personView is the person page: identity, plans (desired beside applied), review items, links
 // into the providers' dashboards, and the journey.
@@ -96,6 +36,8 @@ type personView struct {
 	Reviews         []reviewRow   `json:"review_items"`
 	Links           []link        `json:"links"`
 	Timeline        []timelineRow `json:"timeline"` // oldest first
+	// Story is the journey in a few plain sentences (journey.Tell), shown above the raw timeline.
+	Story journey.Story `json:"story"`
 }
 
 // planRow is one plan's desired state and its grants.
@@ -170,12 +112,13 @@ func (h *Handler) loadPerson(ctx context.Context, personID int64) (personView, e
 	v.Synced = d != nil
 	v.Plans, v.Other = planRows(h.cfg.Plans, d, j.Applied)
 	for _, it := range j.Reviews {
-		v.Reviews = append(v.Reviews, rowOfReview(it, pr.Email))
+		v.Reviews = append(v.Reviews, rowOfReview(it, pr.Email, h.names))
 	}
 	for _, s := range j.Steps {
 		v.Timeline = append(v.Timeline, timelineRow{At: s.At, Kind: s.Kind, What: s.What, Result: s.Result, Detail: s.Detail, EventID: s.EventID})
 	}
 	v.Links = h.links(pr)
+	v.Story = j.Story(h.cfg.Plans, h.names, h.now())
 	return v, nil
 }
 
@@ -331,7 +274,7 @@ func (h *Handler) apiJourney(w http.ResponseWriter, r *http.Request, p *principa
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"person_id": v.ID, "state": v.State, "timeline": v.Timeline})
+	writeJSON(w, http.StatusOK, map[string]any{"person_id": v.ID, "state": v.State, "story": v.Story, "timeline": v.Timeline})
 	return nil
 }
 

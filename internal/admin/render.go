@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/membersync/membersync/internal/catalog"
 	"github.com/membersync/membersync/internal/web/respond"
 )
 
@@ -52,8 +53,18 @@ type pages struct {
 	byName map[string]*template.Template
 }
 
-func mustParsePages(now func() time.Time) *pages {
+func mustParsePages(now func() time.Time, names catalog.Names) *pages {
 	funcs := template.FuncMap{
+		// Provider ids by name (names.go): {{accessGroup 11}}, {{tag 1001}}, {{sequence 7}},
+		// {{price "price_…"}}, {{product "prod_…"}}; {{nameOf "tag" .ID}} is the catalog.Label.
+		"accessGroup": func(id int64) template.HTML { return nameHTML(catalog.AccessGroupLabel(names, id)) },
+		"tag":         func(id int64) template.HTML { return nameHTML(catalog.TagLabel(names, id)) },
+		"sequence":    func(id int64) template.HTML { return nameHTML(catalog.SequenceLabel(names, id)) },
+		"price":       func(id string) template.HTML { return nameHTML(catalog.PriceLabel(names, id)) },
+		"product":     func(id string) template.HTML { return nameHTML(catalog.ProductLabel(names, id)) },
+		"nameOf": func(kind string, id any) catalog.Label {
+			return catalog.LabelOf(names, catalog.Kind(kind), fmt.Sprint(id))
+		},
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "never"

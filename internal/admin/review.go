@@ -6,15 +6,20 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/membersync/membersync/internal/catalog"
+	"github.com/membersync/membersync/internal/journey"
 	"github.com/membersync/membersync/internal/store"
 	"github.com/membersync/membersync/internal/web/respond"
 )
 
-// reviewRow is one review item as the pages and the API show it.
+// reviewRow is one review item as the pages and the API show it: its title and the suggested
+// action in words (journey.ReviewOf), with the code (kind and action key) beside them.
 type reviewRow struct {
 	ID          int64     `json:"id"`
 	PersonID    int64     `json:"person_id"`
 	PersonEmail string    `json:"person_email"`
+	Title       string    `json:"title"`
+	Action      string    `json:"suggested_action"`
 	Kind        string    `json:"kind"`
 	ActionKey   string    `json:"action_key"`
 	Reason      string    `json:"reason"`
@@ -28,8 +33,9 @@ type reviewRow struct {
 	Resolution  string    `json:"resolution"`
 }
 
-func rowOfReview(it store.ReviewItem, email string) reviewRow {
-	return reviewRow{ID: it.ID, PersonID: it.PersonID, PersonEmail: email, Kind: it.Kind, ActionKey: it.ActionKey, Reason: it.Reason,
+func rowOfReview(it store.ReviewItem, email string, names catalog.Names) reviewRow {
+	title, action := journey.ReviewOf(it, names)
+	return reviewRow{ID: it.ID, PersonID: it.PersonID, PersonEmail: email, Title: title, Action: action, Kind: it.Kind, ActionKey: it.ActionKey, Reason: it.Reason,
 		LastError: it.LastError, Status: it.Status, Occurrences: it.Occurrences, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
 		ResolvedAt: it.ResolvedAt, ResolvedBy: it.ResolvedBy, Resolution: it.Resolution}
 }
@@ -67,7 +73,7 @@ func (h *Handler) loadReviews(ctx context.Context, status string) (reviewView, e
 			email = pr.Email
 			emails[it.PersonID] = email
 		}
-		v.Items = append(v.Items, rowOfReview(it, email))
+		v.Items = append(v.Items, rowOfReview(it, email, h.names))
 	}
 	return v, nil
 }
@@ -123,7 +129,7 @@ func (h *Handler) apiRetry(w http.ResponseWriter, r *http.Request, p *principal)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "retried", "item": rowOfReview(it, "")})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "retried", "item": rowOfReview(it, "", h.names)})
 	return nil
 }
 
@@ -140,6 +146,6 @@ func (h *Handler) apiResolve(w http.ResponseWriter, r *http.Request, p *principa
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "resolved", "item": rowOfReview(it, "")})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "resolved", "item": rowOfReview(it, "", h.names)})
 	return nil
 }

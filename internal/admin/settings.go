@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/membersync/membersync/internal/catalog"
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/store"
 	"github.com/membersync/membersync/internal/web/respond"
@@ -33,6 +34,30 @@ type planSetting struct {
 	Retention      int64    `json:"retention_sequence"`
 	GracePeriod    string   `json:"grace_period"`
 	AccessDuration string   `json:"access_duration"`
+	// Names are the ids above with the names the catalog knows for them.
+	Names planNames `json:"names"`
+	// StageTags are Tags for the page: each stage with its tag's id.
+	StageTags []stageTag `json:"-"`
+}
+
+// planNames labels a plan's ids (catalog.Label: id, name, and whether the name is known).
+type planNames struct {
+	Prices       []catalog.Label `json:"prices"`
+	Products     []catalog.Label `json:"products"`
+	AccessGroups []catalog.Label `json:"access_groups"`
+	Tags         []stageLabel    `json:"tags"`
+	Onboarding   *catalog.Label  `json:"onboarding_sequence,omitempty"`
+	Retention    *catalog.Label  `json:"retention_sequence,omitempty"`
+}
+
+type stageTag struct {
+	Stage string
+	ID    int64
+}
+
+type stageLabel struct {
+	Stage string `json:"stage"`
+	catalog.Label
 }
 
 type settingsView struct {
@@ -62,11 +87,40 @@ func (h *Handler) loadSettings() settingsView {
 		}
 		for stage, id := range p.Kit.Tags {
 			ps.Tags = append(ps.Tags, fmt.Sprintf("%s: %d", stage, id))
+			ps.StageTags = append(ps.StageTags, stageTag{stage, id})
 		}
 		sort.Strings(ps.Tags)
+		sort.Slice(ps.StageTags, func(i, j int) bool { return ps.StageTags[i].Stage < ps.StageTags[j].Stage })
+		ps.Names = h.planNames(p, ps.StageTags)
 		v.Plans = append(v.Plans, ps)
 	}
 	return v
+}
+
+// planNames labels the ids of plan p through the handler's names.
+func (h *Handler) planNames(p config.Plan, tags []stageTag) planNames {
+	n := planNames{Prices: []catalog.Label{}, Products: []catalog.Label{}, AccessGroups: []catalog.Label{}, Tags: []stageLabel{}}
+	for _, id := range p.Stripe.Prices {
+		n.Prices = append(n.Prices, catalog.PriceLabel(h.names, id))
+	}
+	for _, id := range p.Stripe.Products {
+		n.Products = append(n.Products, catalog.ProductLabel(h.names, id))
+	}
+	for _, id := range p.Circle.AccessGroups {
+		n.AccessGroups = append(n.AccessGroups, catalog.AccessGroupLabel(h.names, id))
+	}
+	for _, t := range tags {
+		n.Tags = append(n.Tags, stageLabel{t.Stage, catalog.TagLabel(h.names, t.ID)})
+	}
+	if id := p.Kit.OnboardingSequence; id != 0 {
+		l := catalog.SequenceLabel(h.names, id)
+		n.Onboarding = &l
+	}
+	if id := p.Kit.RetentionSequence; id != 0 {
+		l := catalog.SequenceLabel(h.names, id)
+		n.Retention = &l
+	}
+	return n
 }
 
 // walkConfig lists every YAML-visible field of the config, masking secrets and URL passwords. The

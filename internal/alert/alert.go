@@ -170,6 +170,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 		byRule[s.Rule] = append(byRule[s.Rule], s)
 	}
 	var out []outgoing
+	names := e.names(ctx)
 	for _, r := range e.rules() {
 		var found []finding
 		if !r.disabled {
@@ -179,7 +180,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("rule %s: %w", r.name, err))
 				continue
 			}
-			found = f
+			found = named(names, f)
 		}
 		o, err := e.step(ctx, r, found, byRule[r.name], now)
 		out = append(out, o...)

@@ -282,6 +282,10 @@ func (e *Evaluator) convergeP95(ctx context.Context, now time.Time) ([]finding, 
 	if err != nil {
 		return nil, err
 	}
+	failed, err := e.Store.FailedSyncs(ctx, now.Add(-r.Window.D()))
+	if err != nil {
+		return nil, err
+	}
 	var ds []time.Duration
 	slow, waiting := 0, 0
 	people := map[int64]bool{}
@@ -290,6 +294,13 @@ func (e *Evaluator) convergeP95(ctx context.Context, now time.Time) ([]finding, 
 	for _, s := range samples {
 		var d time.Duration
 		switch {
+		case !s.ConvergedAt.IsZero() && slices.ContainsFunc(failed[s.PersonID], func(at time.Time) bool {
+			return !at.Before(s.ReceivedAt) && !at.After(s.ConvergedAt)
+		}):
+			// A failed sync came between its receipt and its convergence: a retry recovered it.
+			// That wait is history (the overview shows it), not slowness now; while the failure
+			// lasted the event counted as waiting.
+			continue
 		case !s.ConvergedAt.IsZero():
 			d = s.ConvergedAt.Sub(s.ReceivedAt)
 		case now.Sub(s.ReceivedAt) > threshold:

@@ -119,8 +119,8 @@ type Permission struct {
 
 // Permissions returns what a restricted key (rk_live_…) needs for everything the Reader does. All
 // are Read except Customer portal, which only the status pages' "update payment method" button needs.
-// Products and Prices are never called directly; they are listed because subscription items and
-// line items embed prices, and granting Read on the catalogue costs nothing.
+// Prices are listed (with their products expanded) for the names membersync shows (Reader.Prices);
+// subscription items and line items embed them too.
 func Permissions() []Permission {
 	return []Permission{
 		{"Customers", "Read", "rak_customer_read", "email, name and deletion of each customer; customers by email"},
@@ -130,8 +130,8 @@ func Permissions() []Permission {
 		{"Charges", "Read", "rak_charge_read", "payment attempts, refunded amounts"},
 		{"Disputes", "Read", "rak_dispute_read", "the disputes of a disputed charge"},
 		{"Checkout Sessions", "Read", "rak_checkout_session_read", "paid one-time purchases and their line items; the welcome page"},
-		{"Products", "Read", "rak_product_read", "catalogue embedded in subscription items and line items"},
-		{"Prices", "Read", "rak_price_read", "catalogue embedded in subscription items and line items"},
+		{"Products", "Read", "rak_product_read", "product names shown beside prices (membersync catalog); embedded in items"},
+		{"Prices", "Read", "rak_price_read", "price names and amounts (membersync catalog); embedded in items"},
 		{"Events", "Read", "rak_event_read", "backfill and the latest-event check"},
 		{"Customer portal", "Write", "rak_billing_portal_session_write", "billing portal links on status pages"},
 	}
@@ -157,6 +157,8 @@ func operationPermission(op string) string {
 		return "rak_checkout_session_read"
 	case "list_events", "get_event":
 		return "rak_event_read"
+	case "list_prices", "get_price":
+		return "rak_price_read"
 	case "create_billing_portal_session":
 		return "rak_billing_portal_session_write"
 	}

@@ -75,6 +75,8 @@ type syncStore interface {
 	FinishSync(ctx context.Context, personID, generation int64) error
 	SaveSyncResult(ctx context.Context, personID int64, desiredJSON string, nextChange time.Time, syncErr string) error
 	SyncState(ctx context.Context, personID int64) (store.SyncState, error)
+	// IndexPerson refreshes the people list's index of the person (plans, stage, access state).
+	IndexPerson(ctx context.Context, personID int64) error
 	MarkEventsConverged(ctx context.Context, personID int64, eventIDs []string) ([]time.Time, error)
 	AcquireLease(ctx context.Context, personID int64, owner string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, personID int64, owner string) error
@@ -241,6 +243,10 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	}
 	if err := e.Store.SaveSyncResult(ctx, personID, string(desiredJSON), desired.NextChange, syncErr); err != nil {
 		return out, err
+	}
+	if err := e.Store.IndexPerson(ctx, personID); err != nil {
+		// The index is rebuilt before the people list's next read: a miss costs nothing else.
+		log.Warn("indexing the person for the people list", "err", err)
 	}
 	if !desired.NextChange.IsZero() {
 		at := desired.NextChange.Add(time.Second)

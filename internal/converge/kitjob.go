@@ -158,6 +158,9 @@ func (e *Engine) SyncKit(ctx context.Context, personID int64, events []string, a
 			e.Metrics.Converged(e.now().Sub(at))
 		}
 	}
+	if err := e.Store.IndexPerson(ctx, personID); err != nil {
+		log.Warn("indexing the person for the people list", "err", err)
+	}
 	out.Converged = !c.partial
 	e.Metrics.Sync("kit_"+result, dur)
 	j.add("sync", "kit", "", result, 0, dur, fmt.Sprintf("%d action(s), %d call(s)", len(c.actions), j.calls.Load()))

@@ -1,6 +1,8 @@
 // Package journey owns one person's story as the operator reads it: identity, each plan's desired
 // state beside what Circle and Kit hold, open review items, and the timeline of events, syncs,
-// provider calls and admin actions. membersync trace prints it; the admin person page shows it.
+// provider calls and admin actions; that journey told in a few plain sentences (Tell, story.go), what
+// one event caused (Caused, effect.go), and each review kind's title and suggested action (Review,
+// review.go). membersync trace prints it; the admin person, event and review pages show it.
 package journey
 
 import (
@@ -13,7 +15,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/membersync/membersync/internal/catalog"
 	"github.com/membersync/membersync/internal/entitlement"
+	"github.com/membersync/membersync/internal/plan"
 	"github.com/membersync/membersync/internal/store"
 )
 
@@ -25,6 +29,13 @@ type Journey struct {
 	Reviews []store.ReviewItem
 	// Steps is the timeline, oldest first.
 	Steps []Step
+	// Events and Journal are what Steps are built from, for the story. Only the latest
+	// invoice.payment_failed event carries its payload (when Stripe retries).
+	Events  []store.Event
+	Journal []store.JournalEntry
+	// Billing is the last billing snapshot a sync read; nil before the first one (or if it cannot
+	// be read, which only costs the story its prices).
+	Billing *entitlement.Billing
 }
 
 // Step is one line of the timeline.
@@ -57,6 +68,18 @@ func Load(ctx context.Context, st *store.Store, personID int64) (*Journey, error
 	if err != nil {
 		return nil, err
 	}
+	if err := withRetryPayload(ctx, st, evs); err != nil {
+		return nil, err
+	}
+	j.Events = evs
+	if raw, err := st.Billing(ctx, personID); err != nil {
+		return nil, err
+	} else if raw != "" {
+		var b entitlement.Billing
+		if json.Unmarshal([]byte(raw), &b) == nil {
+			j.Billing = &b
+		}
+	}
 	for _, ev := range evs {
 		j.Steps = append(j.Steps, Step{At: ev.ReceivedAt, Kind: "event", What: ev.Type + " " + ev.ID, Result: ev.State, Detail: "via " + ev.Source, EventID: ev.ID})
 	}
@@ -64,25 +87,63 @@ func Load(ctx context.Context, st *store.Store, personID int64) (*Journey, error
 	if err != nil {
 		return nil, err
 	}
+	j.Journal = entries
 	for _, en := range entries {
-		what := en.Action
-		if en.Target != "" {
-			what += " " + en.Target
-		}
-		res := en.Result
-		if en.Status != 0 {
-			res = fmt.Sprintf("%s %d", res, en.Status)
-		}
-		if en.Kind == "call" && en.Attempt > 1 {
-			res += fmt.Sprintf(" (attempt %d)", en.Attempt)
-		}
-		if en.Duration > 0 {
-			res += fmt.Sprintf(" %s", en.Duration.Round(time.Millisecond))
-		}
-		j.Steps = append(j.Steps, Step{At: en.At, Kind: en.Kind, What: what, Result: res, Detail: en.Detail, EventID: en.EventID})
+		j.Steps = append(j.Steps, StepOf(en))
 	}
 	sort.SliceStable(j.Steps, func(i, k int) bool { return j.Steps[i].At.Before(j.Steps[k].At) })
 	return j, nil
+}
+
+// StepOf is a journal entry as a line of the timeline.
+func StepOf(en store.JournalEntry) Step {
+	what := en.Action
+	if en.Target != "" {
+		what += " " + en.Target
+	}
+	res := en.Result
+	if en.Status != 0 {
+		res = fmt.Sprintf("%s %d", res, en.Status)
+	}
+	if en.Kind == "call" && en.Attempt > 1 {
+		res += fmt.Sprintf(" (attempt %d)", en.Attempt)
+	}
+	if en.Duration > 0 {
+		res += fmt.Sprintf(" %s", en.Duration.Round(time.Millisecond))
+	}
+	return Step{At: en.At, Kind: en.Kind, What: what, Result: res, Detail: en.Detail, EventID: en.EventID}
+}
+
+// withRetryPayload reads the payload of the latest invoice.payment_failed among evs (which
+// PersonEvents lists without payloads): it says when Stripe retries the payment.
+func withRetryPayload(ctx context.Context, st *store.Store, evs []store.Event) error {
+	latest := -1
+	for i, ev := range evs {
+		if ev.Type == "invoice.payment_failed" && (latest < 0 || !ev.ReceivedAt.Before(evs[latest].ReceivedAt)) {
+			latest = i
+		}
+	}
+	if latest < 0 {
+		return nil
+	}
+	full, err := st.Event(ctx, evs[latest].ID)
+	if err != nil {
+		return err
+	}
+	evs[latest].Payload = full.Payload
+	return nil
+}
+
+// Facts returns what the journey's story is told from, under the plan mapping plans at now.
+func (j *Journey) Facts(plans []plan.Plan, now time.Time) Facts {
+	d, _ := j.Desired() // unreadable: told as not synced yet
+	return Facts{Person: j.Person, Events: j.Events, Journal: j.Journal, Billing: j.Billing, Desired: d, Sync: j.Sync,
+		Applied: j.Applied, Reviews: j.Reviews, Plans: plans, Now: now}
+}
+
+// Story tells the journey in a few plain sentences (see Tell).
+func (j *Journey) Story(plans []plan.Plan, names catalog.Names, now time.Time) Story {
+	return Tell(j.Facts(plans, now), names)
 }
 
 // State is the person's sync state in a few words: "in sync", "sync pending" or "retrying: …".

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -104,6 +105,77 @@ func TestLoadAndWriteText(t *testing.T) {
 			}
 			if _, err := journey.Load(ctx, st, 999); err == nil {
 				t.Error("a missing person: want an error")
+			}
+		})
+	}
+}
+
+// TestLoadTellsTheStory: Load reads what the story needs (events, the retry date of the latest
+// failed invoice, the journal, the billing snapshot) from a real store.
+func TestLoadTellsTheStory(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range storetest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			st := storetest.Open(t, dialect)
+			clock := t0
+			st.Now = func() time.Time { return clock }
+			fail := t0.Add(44 * time.Hour)
+			var pid int64
+			for _, ev := range []store.Event{
+				{ID: "evt_1", Type: "invoice.paid", Created: t0, Payload: []byte(`{"id":"evt_1"}`)},
+				{ID: "evt_2", Type: "invoice.payment_failed", Created: fail,
+					Payload: []byte(fmt.Sprintf(`{"id":"evt_2","data":{"object":{"next_payment_attempt":%d}}}`, fail.Add(48*time.Hour).Unix()))},
+			} {
+				clock = ev.Created
+				ev.CustomerID, ev.Actionable = "cus_1", true
+				if err := st.InTx(ctx, func(tx *store.Tx) error {
+					res, err := tx.IngestEvent(ctx, ev)
+					pid = res.PersonID
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if ev.ID == "evt_1" {
+					for _, e := range []store.JournalEntry{
+						{At: t0.Add(400 * time.Millisecond), Kind: "call", Action: "circle:add_access_group", Target: "access_group:11", Result: "ok", Status: 201},
+						{At: t0.Add(time.Second), Kind: "sync", Action: "sync", Target: "event", Result: "converged", Duration: 900 * time.Millisecond},
+					} {
+						e.PersonID = pid
+						if err := st.AppendJournal(ctx, e); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			b, _ := json.Marshal(entitlement.Billing{Customers: []entitlement.Customer{{ID: "cus_1", Subscriptions: []entitlement.Subscription{
+				{ID: "sub_1", Status: "past_due", FirstFailedPaymentAt: fail, Items: []entitlement.Item{{PriceID: "price_pro"}}}}}}})
+			if err := st.SaveBilling(ctx, pid, string(b)); err != nil {
+				t.Fatal(err)
+			}
+			d, _ := json.Marshal(entitlement.Desired{Plans: []entitlement.PlanState{{PlanID: "pro", Entitled: true, Stage: entitlement.StagePastDue,
+				Source: "sub_1", Until: fail.Add(72 * time.Hour), AccessGroups: []int64{11}}}, AccessGroups: []int64{11}, ManagedAccessGroups: []int64{11, 12}})
+			if err := st.SaveSyncResult(ctx, pid, string(d), time.Time{}, ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.RecordApplied(ctx, store.Applied{PersonID: pid, Provider: store.ProviderCircle, Kind: store.KindAccessGroup, TargetID: 11, Email: "ada@example.com"}); err != nil {
+				t.Fatal(err)
+			}
+			j, err := journey.Load(ctx, st, pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(j.Events) != 2 || len(j.Events[0].Payload) != 0 || len(j.Events[1].Payload) == 0 || len(j.Journal) != 2 || j.Billing == nil {
+				t.Fatalf("loaded %d events (payloads %d, %d bytes), %d journal entries, billing %v",
+					len(j.Events), len(j.Events[0].Payload), len(j.Events[1].Payload), len(j.Journal), j.Billing != nil)
+			}
+			got := j.Story(testPlans(), testNames{}, fail.Add(time.Hour)).String()
+			want := "Paid Pro (€29/month) on 3 Dec 14:02 → Circle access granted (Pro members) 0.4 s later. " +
+				"Card failed on 5 Dec 10:02, after the last sync. " +
+				"Card failed on 5 Dec; access kept until 8 Dec (grace); Stripe retries on 7 Dec. A sync is on its way."
+			if got != want {
+				t.Errorf("story:\n %s\nwant\n %s", got, want)
 			}
 		})
 	}

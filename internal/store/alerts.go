@@ -215,11 +215,14 @@ type CircleFailureStats struct {
 
 // CircleSyncFailures counts the syncs journaled since t that ended in "retry" or "failed" with at
 // least one failed Circle call (result other than ok) during the sync: between its start (at minus
-// its duration, less 100 ms for the clocks' reading order) and its end.
+// its duration, less 100 ms for the clocks' reading order) and its end. A failure that a later sync
+// of the same person recovered (recoveredLater) no longer counts: the alert resolves once every
+// person converged, not an hour later.
 func (s *Store) CircleSyncFailures(ctx context.Context, since time.Time) (CircleFailureStats, error) {
 	const failed = `FROM journal s WHERE s.kind = 'sync' AND s.action = 'sync' AND s.result IN ('retry', 'failed') AND s.at >= ?
 		AND EXISTS (SELECT 1 FROM journal c WHERE c.person_id = s.person_id AND c.kind = 'call' AND c.action LIKE 'circle:%'
-			AND c.result <> 'ok' AND c.at >= s.at - s.duration_us - 100000 AND c.at <= s.at)`
+			AND c.result <> 'ok' AND c.at >= s.at - s.duration_us - 100000 AND c.at <= s.at)
+		AND NOT ` + recoveredLater
 	var st CircleFailureStats
 	var first, pid int64
 	err := s.queryRow(ctx, "SELECT COUNT(*), COUNT(DISTINCT s.person_id), COALESCE(MIN(s.at), 0), COALESCE(MAX(s.person_id), 0) "+failed, micros(since)).

@@ -132,6 +132,16 @@ func TestCircleSyncFailures(t *testing.T) {
 			call(1, t0.Add(-10*time.Second), "circle:add_access_group", "transient"),
 			sync(1, t0, 20*time.Second, "converged"),
 		}, 0},
+		{"recovered by a later sync", []store.JournalEntry{
+			call(1, t0.Add(-10*time.Second), "circle:add_access_group", "transient"),
+			sync(1, t0, 20*time.Second, "retry"),
+			sync(1, t0.Add(time.Minute), 2*time.Second, "converged"),
+		}, 0},
+		{"failing again after a recovery", []store.JournalEntry{
+			sync(1, t0.Add(-time.Minute), 2*time.Second, "converged"),
+			call(1, t0.Add(-10*time.Second), "circle:add_access_group", "transient"),
+			sync(1, t0, 20*time.Second, "retry"),
+		}, 1},
 		{"outside the window", []store.JournalEntry{
 			call(1, t0.Add(-2*time.Hour), "circle:add_access_group", "transient"),
 			sync(1, t0.Add(-2*time.Hour+time.Second), 20*time.Second, "retry"),

@@ -28,6 +28,7 @@
 //     rules read.
 //   - stats.go, jobs.go: metrics figures and River job counts.
 //   - doctor.go: stored launch-readiness reports.
+//   - catalog.go: the cached names of provider ids (access groups, tags, sequences, prices).
 //   - budget.go: the provider request budgets every instance shares, and the month's request counts.
 //   - instance.go, atrest.go: facts kept from one start to the next (the Stripe mode), file permissions.
 //   - servelock*.go: the lock that keeps a second serve off one SQLite file.

@@ -66,11 +66,18 @@ func (s *Store) ProviderCallsSince(ctx context.Context, since time.Time) (map[st
 	return out, r.Err()
 }
 
-// ReviewShare returns the events received and the review items opened since t.
+// ReviewShare returns the events received and the review items opened since t, leaving out the
+// items membersync resolved itself (a sync that failed for a while, then succeeded on a retry):
+// those needed nobody.
 func (s *Store) ReviewShare(ctx context.Context, since time.Time) (events, reviews int, err error) {
 	if err = s.queryRow(ctx, "SELECT COUNT(*) FROM stripe_events WHERE received_at >= ?", micros(since)).Scan(&events); err != nil {
 		return
 	}
-	err = s.queryRow(ctx, "SELECT COUNT(*) FROM review_items WHERE created_at >= ?", micros(since)).Scan(&reviews)
+	err = s.queryRow(ctx, "SELECT COUNT(*) FROM review_items WHERE created_at >= ? AND NOT (status = 'resolved' AND resolved_by = ?)",
+		micros(since), ResolvedBySystem).Scan(&reviews)
 	return
 }
+
+// ResolvedBySystem is the resolver of review items membersync closed itself, when a later sync
+// succeeded or the data settled.
+const ResolvedBySystem = "membersync"

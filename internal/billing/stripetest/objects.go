@@ -83,6 +83,11 @@ type price struct {
 	unitAmount  int64
 	recurring   bool
 	created     int64
+	// currency ("" is usd), interval ("" is month) and intervalCount (0 is 1) are set by
+	// CreatePriceWith; archived prices render active: false (ArchivePrice).
+	currency, interval string
+	intervalCount      int64
+	archived           bool
 }
 
 type subscription struct {
@@ -267,11 +272,11 @@ func (s *Server) renderPrice(p *price, ex *expansion) any {
 	typ := "one_time"
 	if p.recurring {
 		typ = "recurring"
-		recurring = obj{"interval": "month", "interval_count": 1, "meter": nil, "trial_period_days": nil, "usage_type": "licensed"}
+		recurring = obj{"interval": cmp.Or(p.interval, "month"), "interval_count": max(p.intervalCount, 1), "meter": nil, "trial_period_days": nil, "usage_type": "licensed"}
 	}
 	return obj{
-		"id": p.id, "object": "price", "active": true, "billing_scheme": "per_unit", "created": p.created,
-		"currency": "usd", "custom_unit_amount": nil, "livemode": false, "lookup_key": nil, "metadata": obj{},
+		"id": p.id, "object": "price", "active": !p.archived, "billing_scheme": "per_unit", "created": p.created,
+		"currency": cmp.Or(p.currency, "usd"), "custom_unit_amount": nil, "livemode": false, "lookup_key": nil, "metadata": obj{},
 		"nickname":  nil,
 		"product":   ref(p.product, ex, "product", func(*expansion) any { return s.renderProduct(s.st.products[p.product]) }),
 		"recurring": recurring, "tax_behavior": "unspecified", "tiers_mode": nil, "transform_quantity": nil,

@@ -1,5 +1,5 @@
 // Package stripetest is a stateful fake of the Stripe API for tests and for the demo binary. It serves,
-// over real HTTP on 127.0.0.1, the endpoints membersync reads (customers, subscriptions, invoices and
+// over real HTTP on 127.0.0.1, the endpoints membersync reads (customers, prices, subscriptions, invoices and
 // invoice payments, payment intents, charges, disputes, Checkout Sessions and their line items, billing
 // portal sessions, events) in the JSON shapes of API version 2026-03-25.dahlia, the version stripe-go
 // v85 pins. A Control API (CreateCustomer, Subscribe, FailPayment, Refund, …) changes state the way
@@ -245,6 +245,7 @@ func (s *Server) routes() http.Handler {
 		{"GET /v1/customers", "rak_customer_read", "list:customer", s.listCustomers},
 		{"GET /v1/customers/{id}", "rak_customer_read", "customer", s.getCustomer},
 		{"GET /v1/products/{id}", "rak_product_read", "product", s.getProduct},
+		{"GET /v1/prices", "rak_price_read", "list:price", s.listPrices},
 		{"GET /v1/prices/{id}", "rak_price_read", "price", s.getPrice},
 		{"GET /v1/subscriptions", "rak_subscription_read", "list:subscription", s.listSubscriptions},
 		{"GET /v1/subscriptions/{id}", "rak_subscription_read", "subscription", s.getSubscription},
