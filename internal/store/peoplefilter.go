@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -463,22 +464,35 @@ func (tx *Tx) indexPeople(ctx context.Context, ids []int64) error {
 	if err != nil {
 		return err
 	}
-	if len(seen) > 0 {
-		old, oldArgs := inList(seen)
-		for _, table := range []string{"person_plans", "person_access"} {
-			if _, err := tx.exec(ctx, "DELETE FROM "+table+" WHERE person_id IN "+old, oldArgs...); err != nil {
-				return fmt.Errorf("indexing people: %w", err)
-			}
-		}
+	prevGroups, err := tx.accessGroups(ctx, seen)
+	if err != nil {
+		return err
 	}
+	// Only the people whose rows differ are rewritten: most syncs (a repeated event, a renewal)
+	// change nothing here, and a burst of them should not rewrite the index of each.
 	var planRows, groupRows []any
+	var rewrite []int64 // indexed before and changed: their old rows go
 	for _, src := range srcs {
 		plans, groups := indexRows(src.desired, src.billing, fromMicros(src.syncedAt), fromMicros(src.since), src.indexedAt > 0, prev[src.id])
+		if src.indexedAt >= 0 {
+			if samePlans(plans, prev[src.id]) && slices.Equal(sortedIDs(groups), prevGroups[src.id]) {
+				continue
+			}
+			rewrite = append(rewrite, src.id)
+		}
 		for _, p := range plans {
 			planRows = append(planRows, src.id, p.PlanID, p.Stage, p.Entitled, t0(p.StartedAt), t0(p.LapsedAt))
 		}
 		for _, g := range groups {
 			groupRows = append(groupRows, src.id, g)
+		}
+	}
+	if len(rewrite) > 0 {
+		old, oldArgs := inList(rewrite)
+		for _, table := range []string{"person_plans", "person_access"} {
+			if _, err := tx.exec(ctx, "DELETE FROM "+table+" WHERE person_id IN "+old, oldArgs...); err != nil {
+				return fmt.Errorf("indexing people: %w", err)
+			}
 		}
 	}
 	if err := tx.insertRows(ctx, "person_plans (person_id, plan_id, stage, entitled, started_at, lapsed_at)", 6, planRows); err != nil {
@@ -488,6 +502,55 @@ func (tx *Tx) indexPeople(ctx context.Context, ids []int64) error {
 		return fmt.Errorf("indexing people: %w", err)
 	}
 	return nil
+}
+
+// accessGroups returns the indexed access groups of the people, by person, sorted.
+func (tx *Tx) accessGroups(ctx context.Context, ids []int64) (map[int64][]int64, error) {
+	out := map[int64][]int64{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	in, args := inList(ids)
+	r, err := tx.query(ctx, "SELECT person_id, group_id FROM person_access WHERE person_id IN "+in+" ORDER BY person_id, group_id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading access groups: %w", err)
+	}
+	defer r.Close()
+	for r.Next() {
+		var pid, g int64
+		if err := r.Scan(&pid, &g); err != nil {
+			return nil, err
+		}
+		out[pid] = append(out[pid], g)
+	}
+	return out, r.Err()
+}
+
+// samePlans reports whether two people's plan rows are the same, in any order.
+func samePlans(a, b []PlanStanding) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	key := func(p PlanStanding) string {
+		return fmt.Sprintf("%s|%s|%t|%d|%d", p.PlanID, p.Stage, p.Entitled, t0(p.StartedAt), t0(p.LapsedAt))
+	}
+	ka, kb := make([]string, len(a)), make([]string, len(b))
+	for i := range a {
+		ka[i], kb[i] = key(a[i]), key(b[i])
+	}
+	slices.Sort(ka)
+	slices.Sort(kb)
+	return slices.Equal(ka, kb)
+}
+
+// sortedIDs returns a sorted copy of ids (nil for none, as accessGroups gives).
+func sortedIDs(ids []int64) []int64 {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return out
 }
 
 // insertRows inserts the rows (width values each, flattened) into table, several per statement.
