@@ -326,7 +326,7 @@ func Scenarios() []Scenario {
 				for _, n := range []string{"ivy", "jon", "kai"} {
 					w.Stripe.Subscribe(w.Stripe.CreateCustomer(n+"@example.com", n), w.ProPrice, 0)
 				}
-				p.say("three people subscribe at once; Kit answers 429 Retry later: every Kit call pauses for Kit's window (60 s; the demo shortens it to 2 s), the syncs snooze (no attempt burned) and resume")
+				p.say("three people subscribe at once; Kit answers 429 Retry later: every Kit call pauses for Kit's window (60 s; the demo shortens it to 2 s), Circle access goes ahead, and their Kit steps wait in the Kit queue (no attempt burned) and resume")
 				return p.send(ctx, stripetest.DeliveryOptions{Concurrency: 3})
 			},
 			Check: func(p *Player) error {
