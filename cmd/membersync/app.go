@@ -144,7 +144,8 @@ func (a *app) workers(opts appOptions) func(q *queue.Queue, w *river.Workers) {
 		sweeper := &drift.Sweeper{Store: st, Circle: a.circle, Kit: a.kit, Billing: a.billing, Queue: q, Plans: cfg.Plans,
 			Log: log.With("component", "drift")}
 		river.AddWorker(w, &drift.Worker{Sweeper: sweeper, AlertThreshold: cfg.Reconcile.AlertThreshold,
-			Options: drift.Options{MonthlyQuota: cfg.Circle.MonthlyQuota, MaxQuotaShare: cfg.Reconcile.MaxQuotaShare}})
+			Options: drift.Options{MonthlyQuota: cfg.Circle.MonthlyQuota, MaxQuotaShare: cfg.Reconcile.MaxQuotaShare,
+				RemoveStrangers: cfg.Reconcile.UnknownMembers == config.UnknownRemove, ReviewStrangers: true}})
 		if cfg.Doctor.Domain != "" {
 			river.AddWorker(w, &doctor.Worker{Config: cfg, Store: st, Notifiers: alert.NewNotifiers(cfg.Alerts, cfg.Secrets.Alerts, a.egress[config.EgressAlerts]),
 				Log: log.With("component", "doctor")})

@@ -36,7 +36,7 @@ func findPerson(ctx context.Context, st *store.Store, who string) (int64, error)
 
 func cmdResync(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "resync [flags] EMAIL|cus_…",
-		"Enqueue a full sync of one person: billing is re-read from Stripe and Circle and Kit are converged.\nA running serve picks the job up within moments.",
+		"Enqueue a full sync of one person: billing is re-read from Stripe and Circle and Kit are converged.\nA running serve picks the job up within moments. A customer no webhook ever named (a missed webhook)\nis looked up in Stripe (by id, or every live customer with the email) and adopted as a new person.",
 		"  membersync resync ada@example.com\n  membersync resync cus_Q2x8…")
 	cfgPath := configFlag(fs)
 	if err := fs.Parse(args); err != nil {
@@ -55,17 +55,21 @@ func cmdResync(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.close()
-	pid, err := findPerson(ctx, a.store, fs.Arg(0))
+	res, err := a.resync.Who(ctx, a.billing, fs.Arg(0), "resync")
 	if err != nil {
 		return err
 	}
-	if err := a.resync.Person(ctx, pid, "resync"); err != nil {
+	detail := "membersync resync (command line)"
+	if len(res.Adopted) > 0 {
+		detail += "; adopted from Stripe: " + strings.Join(res.Adopted, ", ")
+	}
+	if err := a.store.AppendJournal(ctx, store.JournalEntry{PersonID: res.PersonID, Kind: "admin", Action: "resync", Result: "queued", Detail: detail}); err != nil {
 		return err
 	}
-	if err := a.store.AppendJournal(ctx, store.JournalEntry{PersonID: pid, Kind: "admin", Action: "resync", Result: "queued", Detail: "membersync resync (command line)"}); err != nil {
-		return err
+	if len(res.Adopted) > 0 {
+		fmt.Fprintf(e.stdout, "no webhook had named %s: adopted Stripe customer %s as person %d\n", fs.Arg(0), strings.Join(res.Adopted, ", "), res.PersonID)
 	}
-	fmt.Fprintf(e.stdout, "queued a sync of person %d\n", pid)
+	fmt.Fprintf(e.stdout, "queued a sync of person %d\n", res.PersonID)
 	return nil
 }
 

@@ -25,6 +25,11 @@ extra managed tag, an unknown member in a managed group. The default is a dry ru
 Before it calls anyone, the sweep prints the Circle and Kit calls it expects, and refuses when they
 would exceed its share of Circle's monthly quota (circle.monthly_quota) unless --force.
 
+A stranger (someone in a managed access group, or with a managed tag, with no entitlement and no
+comp) gets, with --repair, a person record and a review item (Remove / Comp) by default; with
+reconcile.unknown_members: remove in the config, --repair removes them through the sync instead.
+A dry run never changes anything.
+
 --from-stripe instead pages through Stripe's active subscriptions and paid one-time purchases and
 lists the customers membersync has never seen; with --repair it brings them under management.`
 
@@ -84,6 +89,7 @@ func cmdReconcile(ctx context.Context, e env, args []string) error {
 		OnBudget: func(b drift.Budget) { writeBudget(e.stderr, b) },
 		Progress: func(p drift.Progress) { bar.update(string(p.Phase), p.Done, p.Total, progressUnit(p.Phase)) },
 	}
+	opts.RemoveStrangers = cfg.Reconcile.UnknownMembers == config.UnknownRemove
 	rep, err := sw.Run(ctx, opts)
 	bar.finish()
 	if err != nil {
@@ -102,6 +108,8 @@ func progressUnit(p drift.Phase) string {
 		return "members looked up"
 	case drift.PhaseRepair:
 		return "people queued"
+	case drift.PhaseStrangers:
+		return "strangers"
 	}
 	return "pages"
 }
@@ -204,8 +212,14 @@ func writeReport(w io.Writer, rep drift.Report) {
 	case rep.Drifted > 0:
 		fmt.Fprintln(w, `Dry run: nothing changed. Run "membersync reconcile --repair" to queue a sync of each drifted person.`)
 	}
-	if rep.Unknown > 0 {
-		fmt.Fprintln(w, "Unknown members and subscribers are not membersync's: remove them by hand, or, if they pay, bring them under management with \"membersync reconcile --from-stripe --repair\".")
+	if rep.StrangersRemoved > 0 {
+		fmt.Fprintf(w, "Queued the removal of %d strangers through their sync (reconcile.unknown_members: remove).\n", rep.StrangersRemoved)
+	}
+	if rep.StrangersReviewed > 0 {
+		fmt.Fprintf(w, "%d strangers have a review item: Remove them or Comp them in the admin's review queue, or set reconcile.unknown_members: remove.\n", rep.StrangersReviewed)
+	}
+	if rep.Unknown > 0 && rep.StrangersRemoved+rep.StrangersReviewed == 0 {
+		fmt.Fprintln(w, "Strangers (unknown members and subscribers) hold managed access without a plan: \"membersync reconcile --repair\" opens a review item for each (Remove / Comp), or removes them with reconcile.unknown_members: remove; if they pay, bring them under management with \"membersync reconcile --from-stripe --repair\".")
 	}
 }
 

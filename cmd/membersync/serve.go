@@ -15,6 +15,7 @@ import (
 	"github.com/membersync/membersync/internal/admin"
 	"github.com/membersync/membersync/internal/clientip"
 	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/drift"
 	"github.com/membersync/membersync/internal/inbox"
 	"github.com/membersync/membersync/internal/mail"
 	"github.com/membersync/membersync/internal/status"
@@ -243,6 +244,14 @@ func newAdmin(a *app, cfg *config.Config, log *slog.Logger, clients *clientip.Re
 		NotReady: notReady,
 		Secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
 		Resync:   a.resync.Person,
+		ResyncCustomer: func(ctx context.Context, who string) (int64, []string, error) {
+			res, err := a.resync.Who(ctx, a.billing, who, "resync")
+			return res.PersonID, res.Adopted, err
+		},
+		RemoveStranger: func(ctx context.Context, personID int64, by string) error {
+			_, err := drift.RemoveStranger(ctx, a.store, a.queue, personID, by)
+			return err
+		},
 		CheckConnections: func(ctx context.Context) []admin.ConnectionCheck {
 			var out []admin.ConnectionCheck
 			for _, c := range checkConnections(ctx, a) {

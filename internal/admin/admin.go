@@ -9,8 +9,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -93,6 +95,13 @@ type Deps struct {
 	Config *config.Config
 	// Resync marks the person dirty and enqueues their sync.
 	Resync func(ctx context.Context, personID int64, reason string) error
+	// ResyncCustomer resyncs the person of a Stripe customer id or an email, adopting the customer
+	// from Stripe when no webhook ever named them (converge.Resyncer.Who): it returns the person and
+	// the customers adopted. nil disables the people page's "resync a customer" form.
+	ResyncCustomer func(ctx context.Context, who string) (personID int64, adopted []string, err error)
+	// RemoveStranger queues the removal of a stranger the latest drift sweep found (a stranger
+	// review item's Remove button; drift.RemoveStranger), by the operator named by; nil disables it.
+	RemoveStranger func(ctx context.Context, personID int64, by string) error
 	// CheckConnections calls each provider once.
 	CheckConnections func(ctx context.Context) []ConnectionCheck
 	// Alerts returns the alerts firing now; nil when alerting is not wired.
@@ -149,20 +158,22 @@ const (
 
 // Handler serves the admin UI and the JSON API. It is a web.Mounter.
 type Handler struct {
-	st      *store.Store
-	cfg     *config.Config
-	resync  func(ctx context.Context, personID int64, reason string) error
-	check   func(ctx context.Context) []ConnectionCheck
-	alerts  func(ctx context.Context) []FiringAlert
-	ready   func() (error, time.Time)
-	log     *slog.Logger
-	now     func() time.Time
-	addr    func(r *http.Request) string
-	secure  bool
-	idle    time.Duration
-	maxLife time.Duration
-	pages   *pages
-	names   catalog.Names // never nil
+	st     *store.Store
+	cfg    *config.Config
+	resync func(ctx context.Context, personID int64, reason string) error
+	// resyncCustomer is Deps.ResyncCustomer.
+	resyncCustomer func(ctx context.Context, who string) (int64, []string, error)
+	check          func(ctx context.Context) []ConnectionCheck
+	alerts         func(ctx context.Context) []FiringAlert
+	ready          func() (error, time.Time)
+	log            *slog.Logger
+	now            func() time.Time
+	addr           func(r *http.Request) string
+	secure         bool
+	idle           time.Duration
+	maxLife        time.Duration
+	pages          *pages
+	names          catalog.Names // never nil
 	// dummyHash is verified when no account matches, so a miss costs as much as a wrong password.
 	dummyHash string
 	// verify checks a password against a hash (VerifyPassword; tests count the calls).
@@ -172,12 +183,16 @@ type Handler struct {
 	// outageLog and throttleLog keep an outage or a flood from writing a line per request.
 	outageLog   lograte.Limiter
 	throttleLog lograte.Limiter
+
+	// removeStranger is Deps.RemoveStranger.
+	removeStranger func(ctx context.Context, personID int64, by string) error
 }
 
 // New builds the handler.
 func New(d Deps) *Handler {
-	h := &Handler{st: d.Store, cfg: d.Config, resync: d.Resync, check: d.CheckConnections, alerts: d.Alerts, ready: d.NotReady,
-		log: d.Log, now: d.Now, addr: d.ClientAddr, secure: d.Secure, idle: d.IdleTimeout, maxLife: d.SessionLifetime, names: catalog.Or(d.Names)}
+	h := &Handler{st: d.Store, cfg: d.Config, resync: d.Resync, resyncCustomer: d.ResyncCustomer, check: d.CheckConnections, alerts: d.Alerts, ready: d.NotReady,
+		log: d.Log, now: d.Now, addr: d.ClientAddr, secure: d.Secure, idle: d.IdleTimeout, maxLife: d.SessionLifetime, names: catalog.Or(d.Names),
+		removeStranger: d.RemoveStranger}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -233,10 +248,14 @@ func (h *Handler) routes() []route {
 		{"GET", "/admin/people", RoleViewer, h.peoplePage},
 		{"GET", "/admin/people.csv", RoleViewer, h.exportPeople},
 		{"GET", "/admin/people/{person}", RoleViewer, h.personPage},
+		{"POST", "/admin/resync", RoleSupport, h.resyncCustomerForm},
 		{"POST", "/admin/people/{person}/resync", RoleSupport, h.resyncForm},
+		{"POST", "/admin/people/{person}/comps", RoleSupport, h.compForm},
+		{"POST", "/admin/people/{person}/comps/{comp}/revoke", RoleSupport, h.revokeCompForm},
 		{"GET", "/admin/review", RoleViewer, h.reviewPage},
 		{"POST", "/admin/review/{item}/retry", RoleSupport, h.retryForm},
 		{"POST", "/admin/review/{item}/resolve", RoleSupport, h.resolveForm},
+		{"POST", "/admin/review/{item}/remove", RoleSupport, h.removeStrangerForm},
 		{"GET", "/admin/events", RoleViewer, h.eventsPage},
 		{"GET", "/admin/events/{event}", RoleViewer, h.eventPage},
 		{"POST", "/admin/events/{event}/replay", RoleSupport, h.replayForm},
@@ -258,11 +277,16 @@ func (h *Handler) routes() []route {
 		{"GET", "/api/v1/people", RoleViewer, h.apiPeople},
 		{"GET", "/api/v1/people.csv", RoleViewer, h.exportPeople},
 		{"GET", "/api/v1/people/{person}", RoleViewer, h.apiPerson},
+		{"POST", "/api/v1/resync", RoleSupport, h.apiResyncCustomer},
 		{"GET", "/api/v1/people/{person}/journey", RoleViewer, h.apiJourney},
 		{"POST", "/api/v1/people/{person}/resync", RoleSupport, h.apiResync},
+		{"GET", "/api/v1/people/{person}/comps", RoleViewer, h.apiComps},
+		{"POST", "/api/v1/people/{person}/comps", RoleSupport, h.apiAddComp},
+		{"POST", "/api/v1/people/{person}/comps/{comp}/revoke", RoleSupport, h.apiRevokeComp},
 		{"GET", "/api/v1/review", RoleViewer, h.apiReview},
 		{"POST", "/api/v1/review/{item}/retry", RoleSupport, h.apiRetry},
 		{"POST", "/api/v1/review/{item}/resolve", RoleSupport, h.apiResolve},
+		{"POST", "/api/v1/review/{item}/remove", RoleSupport, h.apiRemoveStranger},
 		{"GET", "/api/v1/events", RoleViewer, h.apiEvents},
 		{"GET", "/api/v1/events/{event}", RoleViewer, h.apiEvent},
 		{"POST", "/api/v1/events/{event}/replay", RoleSupport, h.apiReplay},
@@ -347,6 +371,14 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, api bool, p *prin
 	case errors.As(err, &e):
 	case errors.Is(err, store.ErrNotFound):
 		e = errNotFound
+		if into := h.mergedInto(r); into != 0 {
+			e = respond.NewError(http.StatusNotFound, "merged",
+				fmt.Sprintf("This person was merged into person %d, who has the same email: /admin/people/%d", into, into))
+			if !api {
+				h.render(w, r, p, e.Status, "error", view{Title: "Merged", Error: e.Message, Data: map[string]int64{"MergedInto": into}})
+				return
+			}
+		}
 	case store.IsUnavailable(err) || !h.databaseAnswers(r.Context()):
 		if ok, held := h.outageLog.Allow(h.now()); ok {
 			h.log.Error("admin: database unavailable, answering 503", "path", r.URL.Path, "err", err, "suppressed", held)
@@ -363,6 +395,20 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, api bool, p *prin
 		return
 	}
 	h.render(w, r, p, e.Status, "error", view{Title: "Error", Error: e.Message})
+}
+
+// mergedInto returns the person a missing person of the request's path was merged into, or 0: a
+// link to a merged person's page (an old alert, a bookmark) leads on instead of ending at "not found".
+func (h *Handler) mergedInto(r *http.Request) int64 {
+	id, err := strconv.ParseInt(r.PathValue("person"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0
+	}
+	into, err := h.st.MergedInto(r.Context(), id)
+	if err != nil {
+		return 0
+	}
+	return into
 }
 
 // databaseAnswers pings the database, for at most pingTimeout.

@@ -241,17 +241,20 @@ type loginView struct {
 
 // flashes are the messages the pages show after a redirect, by code (never text from the URL).
 var flashes = map[string]string{
-	"expired":     "Your session ended. Sign in again.",
-	"signed-out":  "You are signed out.",
-	"resync":      "Sync queued. The timeline shows it when it runs.",
-	"resolved":    "Review item resolved.",
-	"retried":     "Review item resolved and a sync queued.",
-	"replayed":    "Event replayed: a sync of its person is queued.",
-	"disabled":    "User disabled; their sessions ended.",
-	"enabled":     "User enabled.",
-	"role":        "Role changed.",
-	"revoked":     "Token revoked.",
-	"note-needed": "Resolving needs a note saying what was done.",
+	"expired":      "Your session ended. Sign in again.",
+	"signed-out":   "You are signed out.",
+	"resync":       "Sync queued. The timeline shows it when it runs.",
+	"resolved":     "Review item resolved.",
+	"retried":      "Review item resolved and a sync queued.",
+	"replayed":     "Event replayed: a sync of its person is queued.",
+	"disabled":     "User disabled; their sessions ended.",
+	"enabled":      "User enabled.",
+	"role":         "Role changed.",
+	"revoked":      "Token revoked.",
+	"note-needed":  "Resolving needs a note saying what was done.",
+	"comped":       "Comp granted and a sync queued: the story shows the access when it is in place.",
+	"comp-revoked": "Comp revoked and a sync queued.",
+	"removed":      "Review item resolved and a sync queued to remove the stranger: the timeline shows it when it runs.",
 }
 
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -78,6 +78,11 @@ func newFixture(t *testing.T, dialect string, opts ...func(*Deps)) *fixture {
 			return f.st.AppendJournal(ctx, store.JournalEntry{PersonID: personID, At: f.clock.Now().Add(time.Second), Kind: "sync", Action: "sync", Target: reason,
 				Result: "converged", Duration: 42 * time.Millisecond, Detail: "2 action(s), 3 call(s)"})
 		},
+		// Stands in for converge.Resyncer.Who: every customer is the seeded person.
+		ResyncCustomer: func(ctx context.Context, who string) (int64, []string, error) {
+			return f.personID, nil, f.st.AppendJournal(ctx, store.JournalEntry{PersonID: f.personID, At: f.clock.Now().Add(time.Second),
+				Kind: "sync", Action: "sync", Target: "resync", Result: "converged", Detail: "0 action(s), 2 call(s)"})
+		},
 		CheckConnections: func(ctx context.Context) []ConnectionCheck {
 			return []ConnectionCheck{{Name: "stripe", OK: true, Message: "account acct_1 reachable"}, {Name: "kit", OK: false, Message: "401: the API key was refused"}}
 		},

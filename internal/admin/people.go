@@ -38,6 +38,9 @@ type personView struct {
 	Timeline        []timelineRow `json:"timeline"` // oldest first
 	// Story is the journey in a few plain sentences (journey.Tell), shown above the raw timeline.
 	Story journey.Story `json:"story"`
+	// Comps are the person's comps, newest first (comps.go); CompPlans are the plans a comp may grant.
+	Comps     []compRow `json:"comps"`
+	CompPlans []option  `json:"-"`
 }
 
 // planRow is one plan's desired state and its grants.
@@ -70,14 +73,20 @@ func (g grantRow) Status() string {
 		return "in place"
 	case g.Desired:
 		return "missing"
+	case g.Applied && !g.Removable():
+		return "enrolled"
 	case g.Applied:
 		return "to remove"
 	}
 	return "absent"
 }
 
-// OK reports whether desired and applied agree.
-func (g grantRow) OK() bool { return g.Desired == g.Applied }
+// Removable reports whether a sync takes the grant away when no plan wants it: sequences are only
+// ever enrolled, so an enrollment stays (it is history, not access).
+func (g grantRow) Removable() bool { return g.Kind != store.KindSequence }
+
+// OK reports whether desired and applied agree (an enrollment nobody wants any more agrees too).
+func (g grantRow) OK() bool { return g.Desired == g.Applied || g.Applied && !g.Removable() }
 
 type link struct {
 	Label string `json:"label"`
@@ -119,6 +128,7 @@ func (h *Handler) loadPerson(ctx context.Context, personID int64) (personView, e
 	}
 	v.Links = h.links(pr)
 	v.Story = j.Story(h.cfg.Plans, h.names, h.now())
+	v.Comps, v.CompPlans = h.compsView(j.Comps)
 	return v, nil
 }
 

@@ -99,7 +99,7 @@ func stageText(stage string) string {
 // risk, red when a payment was taken back or never came, grey when it simply ended.
 func stageClass(stage string) string {
 	switch entitlement.Stage(stage) {
-	case entitlement.StageActive, entitlement.StageTrialing:
+	case entitlement.StageActive, entitlement.StageTrialing, entitlement.StageComp:
 		return "ok"
 	case entitlement.StageCanceling, entitlement.StagePastDue:
 		return "warn"

@@ -120,7 +120,7 @@ func TestSnapshotSubscriber(t *testing.T) {
 	}
 	s := one(t, b)
 	want := entitlement.Subscription{ID: sub, Status: "active", Created: start,
-		Items:         []entitlement.Item{{PriceID: e.monthly, ProductID: e.pro, CurrentPeriodEnd: start.AddDate(0, 1, 0)}},
+		Items:         []entitlement.Item{{PriceID: e.monthly, ProductID: e.pro, CurrentPeriodStart: start, CurrentPeriodEnd: start.AddDate(0, 1, 0)}},
 		LatestCharges: []entitlement.Charge{{ID: e.srv.LatestCharge(sub), Amount: 2900}}}
 	if !equalSub(s, want) {
 		t.Errorf("subscription =\n%+v\nwant\n%+v", s, want)

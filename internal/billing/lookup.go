@@ -45,6 +45,22 @@ func (r *Reader) CustomerIDsByEmail(ctx context.Context, email string) ([]string
 	return ids, nil
 }
 
+// CustomerExists reads customer id and reports whether Stripe has it and has not deleted it (a
+// deleted customer is still retrievable, marked deleted). An unknown id is (false, false, nil);
+// any other failure is the error.
+func (r *Reader) CustomerExists(ctx context.Context, id string) (exists, deleted bool, err error) {
+	ctx, tr := track(ctx)
+	c, err := r.sc.V1Customers.Retrieve(ctx, id, nil)
+	if err != nil {
+		err = tr.fail(err)
+		if provider.KindOf(err) == provider.NotFound {
+			return false, false, nil
+		}
+		return false, false, err
+	}
+	return !c.Deleted, c.Deleted, nil
+}
+
 // Session is a Checkout Session as the post-checkout welcome page needs it.
 type Session struct {
 	ID            string // cs_…

@@ -293,7 +293,7 @@ func (s *snap) subscription(ctx context.Context, sub *stripe.Subscription) (enti
 	}
 	for _, it := range items {
 		es.Items = append(es.Items, entitlement.Item{PriceID: priceID(it.Price), ProductID: productID(it.Price),
-			CurrentPeriodEnd: unix(it.CurrentPeriodEnd)})
+			CurrentPeriodStart: unix(it.CurrentPeriodStart), CurrentPeriodEnd: unix(it.CurrentPeriodEnd)})
 	}
 	return es, nil
 }

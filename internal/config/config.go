@@ -166,7 +166,17 @@ type ReconcileConfig struct {
 	AlertThreshold int `yaml:"alert_threshold"`
 	// DryRun makes scheduled sweeps report without repairing.
 	DryRun bool `yaml:"dry_run"`
+	// UnknownMembers says what a repairing sweep does with a stranger (a member of a managed access
+	// group, or a subscriber with a managed tag, with no entitlement and no comp): UnknownReport
+	// (the default) opens a review item, UnknownRemove removes them through the journaled sync.
+	UnknownMembers string `yaml:"unknown_members"`
 }
+
+// The values of reconcile.unknown_members.
+const (
+	UnknownReport = "report"
+	UnknownRemove = "remove"
+)
 
 // DoctorConfig schedules membersync doctor inside serve; off without a domain.
 type DoctorConfig struct {

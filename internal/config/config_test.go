@@ -23,6 +23,16 @@ func TestExampleConfigLoads(t *testing.T) {
 	if got := c.Plans[1].AccessDuration; got != 0 {
 		t.Errorf("lifetime access: got %v, want 0", got)
 	}
+	if got := c.Reconcile.UnknownMembers; got != UnknownReport {
+		t.Errorf("reconcile.unknown_members: got %q, want %q", got, UnknownReport)
+	}
+	for v, want := range map[string]string{"": UnknownReport, UnknownReport: UnknownReport, UnknownRemove: UnknownRemove} {
+		src := "plans:\n  - id: pro\n    stripe: {prices: [price_1]}\n    circle: {access_groups: [1]}\nreconcile:\n  unknown_members: " + v + "\n"
+		c, err := Parse([]byte(src), env(nil))
+		if err != nil || c.Reconcile.UnknownMembers != want {
+			t.Errorf("unknown_members %q: %v, got %q, want %q", v, err, c.Reconcile.UnknownMembers, want)
+		}
+	}
 }
 
 func TestParseProblems(t *testing.T) {
@@ -71,6 +81,7 @@ plans:
 		{"kit rate above limit", base + "kit:\n  requests_per_minute: 500\n", []string{"kit.requests_per_minute: 500 is outside 1..120"}},
 		{"provider over plain http to another host", base + "circle:\n  base_url: http://203.0.113.5\n", []string{`circle.base_url: "http://203.0.113.5" is plain http`}},
 		{"stripe over plain http by name", base + "stripe:\n  base_url: http://stripe-proxy.internal\n", []string{"stripe.base_url", "plain http"}},
+		{"unknown_members misspelt", base + "reconcile:\n  unknown_members: delete\n", []string{`reconcile.unknown_members: "delete" must be "report"`, `or "remove"`}},
 		{"alerts over plain http", base + "alerts:\n  webhook: {url: \"http://ops.example.com/hook\"}\n", []string{"webhook.url", "plain http"}},
 	}
 	for _, tt := range tests {

@@ -194,6 +194,9 @@ func (c *Config) applyDefaults() {
 	if c.Reconcile.AlertThreshold == 0 {
 		c.Reconcile.AlertThreshold = 10
 	}
+	if c.Reconcile.UnknownMembers == "" {
+		c.Reconcile.UnknownMembers = UnknownReport
+	}
 	if c.Doctor.Interval == 0 {
 		c.Doctor.Interval = Duration(24 * time.Hour)
 	}
@@ -487,6 +490,9 @@ func (c *Config) validateSchedules(p *Problems) {
 	}
 	if c.Reconcile.MaxQuotaShare <= 0 || c.Reconcile.MaxQuotaShare > 1 {
 		p.add("reconcile.max_quota_share: %v must be in (0, 1]", c.Reconcile.MaxQuotaShare)
+	}
+	if u := c.Reconcile.UnknownMembers; u != UnknownReport && u != UnknownRemove {
+		p.add("reconcile.unknown_members: %q must be %q (open a review item for each stranger) or %q (remove them through the sync)", u, UnknownReport, UnknownRemove)
 	}
 	if c.Doctor.Interval < Duration(time.Hour) {
 		p.add("doctor.interval: %s is too often (use 1h or more)", c.Doctor.Interval)

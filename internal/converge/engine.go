@@ -69,6 +69,8 @@ type syncStore interface {
 	SetRemoteIDs(ctx context.Context, personID, circleMemberID, kitSubscriberID int64) error
 	MergePerson(ctx context.Context, from, into int64) (needsSync bool, err error)
 	SaveBilling(ctx context.Context, personID int64, billingJSON string) error
+	// Comps are the person's comps: an entitlement input beside Stripe.
+	Comps(ctx context.Context, personID int64) ([]store.Comp, error)
 
 	// One sync: its generation, its lease, its result and the events it settles.
 	StartSync(ctx context.Context, personID int64) (store.SyncStart, error)
@@ -203,7 +205,12 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 		return out, nil
 	}
 
-	// 3. Desired state: the pure function.
+	// 3. Desired state: the pure function, of Stripe's billing and the operator's comps.
+	comps, err := e.Store.Comps(ctx, personID)
+	if err != nil {
+		return out, err
+	}
+	billing.Comps = store.EntitlementComps(comps)
 	desired := entitlement.Compute(billing, e.Plans, e.now())
 	out.Desired = desired
 	// The snapshot lets the status pages show each Stripe customer only what it bought.

@@ -39,11 +39,17 @@ const (
 	MissingTag Kind = "missing_tag"
 	// ExtraTag is a managed Kit tag the person holds and should not.
 	ExtraTag Kind = "extra_tag"
-	// UnknownMember is a Circle member in a managed access group that no person maps to.
+	// UnknownMember is a stranger in a managed access group: a Circle member that no person maps
+	// to, or whose person has no Stripe customer and no comp granting the group (a person the
+	// sweep recorded for a stranger has PersonID set).
 	UnknownMember Kind = "unknown_member"
-	// UnknownSubscriber is a Kit subscriber holding a managed tag that no person maps to.
+	// UnknownSubscriber is a stranger with a managed Kit tag, as UnknownMember is in Circle.
 	UnknownSubscriber Kind = "unknown_subscriber"
 )
+
+// Stranger reports whether the kind is a stranger's: someone in a managed group or with a managed
+// tag with no entitlement and no comp, whom reconcile.unknown_members decides about.
+func (k Kind) Stranger() bool { return k == UnknownMember || k == UnknownSubscriber }
 
 // Kinds returns every kind, in report order.
 func Kinds() []Kind {
@@ -136,8 +142,12 @@ type Report struct {
 	Pending    int `json:"pending"`    // people with a sync waiting or running
 	Moved      int `json:"moved"`      // people whose sync ran during the sweep: their differences were dropped
 	Drifted    int `json:"drifted"`    // people with at least one difference (pending ones excluded)
-	Unknown    int `json:"unknown"`    // members and subscribers that no person maps to
+	Unknown    int `json:"unknown"`    // strangers: members and subscribers with no entitlement and no comp
 	Repaired   int `json:"repaired"`   // drifted people whose sync was enqueued
+	// StrangersReviewed is how many strangers have an open review item after this sweep (report),
+	// StrangersRemoved how many had their removing sync enqueued (remove).
+	StrangersReviewed int `json:"strangers_reviewed,omitempty"`
+	StrangersRemoved  int `json:"strangers_removed,omitempty"`
 
 	// Counts has the differences per kind, pending ones excluded.
 	Counts      map[Kind]int `json:"counts"`
@@ -168,11 +178,12 @@ type Phase string
 
 // The phases of a sweep, in order.
 const (
-	PhaseCircle  Phase = "circle"  // listing managed access groups
-	PhaseLookups Phase = "lookups" // looking up unknown Circle members
-	PhaseKit     Phase = "kit"     // listing managed tags
-	PhaseRepair  Phase = "repair"  // enqueueing syncs
-	PhaseStripe  Phase = "stripe"  // FromStripe: listing Stripe customers
+	PhaseCircle    Phase = "circle"    // listing managed access groups
+	PhaseLookups   Phase = "lookups"   // looking up unknown Circle members
+	PhaseKit       Phase = "kit"       // listing managed tags
+	PhaseRepair    Phase = "repair"    // enqueueing syncs
+	PhaseStrangers Phase = "strangers" // reviewing or removing strangers
+	PhaseStripe    Phase = "stripe"    // FromStripe: listing Stripe customers
 )
 
 // Progress is one step forward of a sweep. Total is an estimate that may grow; Done never exceeds it.
@@ -196,8 +207,15 @@ const (
 
 // Options tune one sweep.
 type Options struct {
-	// Repair corrects the applied record and enqueues a sync of each drifted person.
+	// Repair corrects the applied record and enqueues a sync of each drifted person, and deals with
+	// the strangers as RemoveStrangers says.
 	Repair bool
+	// RemoveStrangers (config reconcile.unknown_members: remove) makes a repairing sweep remove each
+	// stranger through the journaled sync; without it, each stranger gets a review item instead.
+	RemoveStrangers bool
+	// ReviewStrangers opens the strangers' review items even in a dry run (the scheduled sweep's);
+	// a dry run never removes anyone.
+	ReviewStrangers bool
 	// Force runs the sweep even when it would exceed its share of Circle's quota.
 	Force bool
 	// MonthlyQuota is Circle's monthly request quota (config circle.monthly_quota); 0 enforces no budget.

@@ -446,3 +446,32 @@ func TestWorker(t *testing.T) {
 		t.Errorf("reports %+v, want a refused one reported", reports)
 	}
 }
+
+// TestSweepRecomputesWithComps: a person whose subscription ended while no sync ran, and who holds
+// an operator's comp of another plan, is recomputed with the comp counted as the sync counts it: the
+// comped access is not reported as "access without entitlement".
+func TestSweepRecomputesWithComps(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	pid, sub := e.customer("comped@example.com", true)
+	if _, err := e.st.AddComp(e.ctx, store.Comp{PersonID: pid, PlanID: "course", Reason: "speaker", GrantedBy: "ann@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	e.stripe.CancelAtPeriodEnd(sub)
+	e.sync(pid)                           // grants Pro (until the period end) and the comped Course
+	e.stripe.Advance(40 * 24 * time.Hour) // past the period end; the timer sync never ran
+
+	rep, err := e.sweeper.Run(e.ctx, drift.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Recomputed != 1 {
+		t.Fatalf("recomputed %d desired states, want 1", rep.Recomputed)
+	}
+	got := keys(rep)
+	if slices.Contains(got, key(drift.AccessWithoutEntitlement, pid, e.courseGroup, "")) {
+		t.Errorf("differences %v: the comped Course reported as access without entitlement", got)
+	}
+	if !slices.Contains(got, key(drift.AccessWithoutEntitlement, pid, e.proGroup, "")) {
+		t.Errorf("differences %v: the ended Pro is not reported", got)
+	}
+}

@@ -26,8 +26,8 @@ func (sw *sweep) repair(ctx context.Context) error {
 	byPerson := map[int64][]Difference{}
 	var ids []int64
 	for _, d := range sw.rep.Differences {
-		if d.PersonID == 0 || d.Pending {
-			continue
+		if d.PersonID == 0 || d.Pending || d.Kind.Stranger() {
+			continue // strangers are the strangers step's
 		}
 		if _, ok := byPerson[d.PersonID]; !ok {
 			ids = append(ids, d.PersonID)

@@ -71,6 +71,10 @@ func (s *Sweeper) Run(ctx context.Context, opts Options) (Report, error) {
 	}
 	if runErr != nil {
 		rep.Error = runErr.Error()
+		if provider.KindOf(runErr) != 0 {
+			// The overview's tile shows this as the reason: "Circle said 401 (list_members): …".
+			rep.Error = provider.Reason(runErr)
+		}
 		if rep.Repaired == 0 {
 			// An interrupted listing makes false differences: keep none of them.
 			rep.Differences, rep.Counts, rep.Drifted, rep.Unknown = nil, map[Kind]int{}, 0, 0
@@ -104,6 +108,9 @@ type person struct {
 	syncedAt time.Time
 	synced   bool // has a desired state
 	pending  bool // a sync is waiting or running
+	// customers is true when a Stripe customer belongs to the person; one without any is a
+	// stranger to the managed groups and tags their desired state does not grant.
+	customers bool
 }
 
 // sweep is one run's state.
@@ -146,6 +153,9 @@ func (sw *sweep) run(ctx context.Context) error {
 	steps := []func(context.Context) error{sw.load, sw.budget, sw.recompute, sw.listCircle, sw.lookups, sw.listKit, sw.settle}
 	if sw.opts.Repair {
 		steps = append(steps, sw.repair)
+	}
+	if sw.opts.Repair || sw.opts.ReviewStrangers {
+		steps = append(steps, sw.strangers)
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -263,7 +273,7 @@ func (sw *sweep) load(ctx context.Context) error {
 	err := sw.s.Store.EachSweepPerson(ctx, func(sp store.SweepPerson) error {
 		idx := int32(len(sw.people))
 		p := person{id: sp.ID, email: sp.Email, circleID: sp.CircleMemberID, kitID: sp.KitSubscriberID, gen: sp.Generation, syncedAt: sp.SyncedAt,
-			pending: sp.Generation > sp.SyncedGeneration || sp.LeaseUntil.After(sw.now)}
+			pending: sp.Generation > sp.SyncedGeneration || sp.LeaseUntil.After(sw.now), customers: sp.Customers}
 		if sp.Desired != "" {
 			var d desiredJSON
 			if err := json.Unmarshal([]byte(sp.Desired), &d); err != nil {
@@ -449,6 +459,12 @@ func (sw *sweep) recompute(ctx context.Context) error {
 			sw.problem("person %d: billing could not be read (%s); compared with the stored desired state", p.id, provider.KindOf(err))
 			continue
 		}
+		// The operator's comps are an entitlement input beside Stripe, as in the sync.
+		comps, err := sw.s.Store.Comps(ctx, p.id)
+		if err != nil {
+			return err
+		}
+		b.Comps = store.EntitlementComps(comps)
 		d := entitlement.Compute(b, sw.s.Plans, sw.now)
 		p.groups, p.tags = keep(d.AccessGroups, groups), keep(d.Tags, tags)
 		sw.rep.Recomputed++
@@ -508,7 +524,9 @@ func (sw *sweep) member(g, mid int64) {
 	sw.seeGroup(g, idx, mid)
 }
 
-// seeGroup records person idx in group g; a person not entitled to g is a difference.
+// seeGroup records person idx in group g; a person not entitled to g is a difference: a stranger
+// when no Stripe customer belongs to them (a person the sweep recorded for a stranger, or one whose
+// comp does not grant g), else access without entitlement.
 func (sw *sweep) seeGroup(g int64, idx int32, mid int64) {
 	seen := sw.inGroup[g]
 	if seen.has(idx) {
@@ -516,7 +534,12 @@ func (sw *sweep) seeGroup(g int64, idx int32, mid int64) {
 	}
 	seen.set(idx)
 	p := &sw.people[idx]
-	if p.synced && !slices.Contains(p.groups, g) {
+	switch {
+	case slices.Contains(p.groups, g):
+	case !p.customers:
+		sw.diffs = append(sw.diffs, Difference{Kind: UnknownMember, Provider: store.ProviderCircle, Target: g,
+			PersonID: p.id, Email: p.email, RemoteID: mid, Pending: p.pending})
+	case p.synced:
 		sw.diffs = append(sw.diffs, Difference{Kind: AccessWithoutEntitlement, Provider: store.ProviderCircle, Target: g,
 			PersonID: p.id, Email: p.email, RemoteID: mid, Pending: p.pending})
 	}
@@ -621,7 +644,12 @@ func (sw *sweep) subscriber(t int64, sub kit.Subscriber) {
 	}
 	seen.set(idx)
 	p := &sw.people[idx]
-	if p.synced && !slices.Contains(p.tags, t) {
+	switch {
+	case slices.Contains(p.tags, t):
+	case !p.customers:
+		sw.diffs = append(sw.diffs, Difference{Kind: UnknownSubscriber, Provider: store.ProviderKit, Target: t,
+			PersonID: p.id, Email: email, RemoteID: sub.ID, Pending: p.pending})
+	case p.synced:
 		sw.diffs = append(sw.diffs, Difference{Kind: ExtraTag, Provider: store.ProviderKit, Target: t,
 			PersonID: p.id, Email: email, RemoteID: sub.ID, Pending: p.pending})
 	}
@@ -683,7 +711,7 @@ func (sw *sweep) settle(ctx context.Context) error {
 			continue
 		}
 		sw.rep.Counts[d.Kind]++
-		if d.PersonID != 0 {
+		if d.PersonID != 0 && !d.Kind.Stranger() {
 			drifted[d.PersonID] = true
 		} else {
 			unknown[[2]any{d.Provider, d.RemoteID}] = true

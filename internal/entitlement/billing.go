@@ -1,12 +1,34 @@
 package entitlement
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Billing is one person's billing state as read from Stripe: every Stripe customer whose normalized
-// email belongs to the person. It is the only input of Compute besides the plans and the clock.
+// email belongs to the person, and the comps an operator granted the person. It is the only input of
+// Compute besides the plans and the clock.
 type Billing struct {
 	Customers []Customer
+	// Comps are the person's comps, whatever their state (revoked and ended ones included).
+	Comps []Comp `json:",omitempty"`
 }
+
+// Comp is a plan an operator granted a person without payment: an entitlement input beside Stripe.
+// It grants the plan like an active purchase (the plan's access groups, its active tag and its
+// onboarding sequence) from when it is stored until Until, unless it is revoked. A revocation takes
+// effect whatever the clock says: a revoked comp grants nothing at any instant. A comp of a plan the
+// config no longer names grants nothing.
+type Comp struct {
+	ID      int64
+	PlanID  string
+	Granted time.Time // when the operator granted it
+	Until   time.Time // when it ends; zero: no end
+	Revoked time.Time // when it was revoked; zero while it is not
+}
+
+// CompSource is the Source of a PlanState decided by the comp with the given id: "comp:ID".
+func CompSource(id int64) string { return fmt.Sprintf("comp:%d", id) }
 
 // Customer is one Stripe customer and what it bought.
 type Customer struct {

@@ -21,8 +21,13 @@ const DefaultGracePeriod = 72 * time.Hour
 //
 // For each plan it evaluates every source (a subscription or one-time purchase of a non-deleted customer
 // with an item mapping to the plan) and keeps the best: an entitled source beats one that is not; among
-// entitled ones the latest Until wins (open-ended first); among the rest the most recently started
-// (subscription created, purchase paid); ties go to the smaller source id.
+// entitled ones the latest Until wins (open-ended first), a Stripe source before a comp at the same
+// Until; among the rest the most recently started (subscription created, purchase paid); ties go to
+// the smaller source id.
+//
+// A comp (Billing.Comps) is one more source of its plan: it grants the plan at stage "comp" until its
+// Until (NextChange then), and a revoked or ended comp is no source at all, so a comp only ever adds
+// access and never outlives its end or its revocation. A comp's plan takes the plan's active tag.
 //
 // An item maps to a plan by its price, else by its product; when the mapping claims it for several plans
 // the price's plan (else the first in config order) is used and a conflicting_data review is raised,
@@ -45,8 +50,9 @@ type input struct {
 
 // source is one subscription or one purchase, seen from one plan.
 type source struct {
-	sub      *Subscription // exactly one of sub and purchase is set
+	sub      *Subscription // exactly one of sub, purchase and comp is set
 	purchase *Purchase
+	comp     *Comp
 	items    []Item // the source's items that map to the plan
 }
 
@@ -84,6 +90,18 @@ func collect(b Billing, plans []plan.Plan) input {
 			reviews = append(reviews, rs...)
 			reviews = append(reviews, disputeReviews(p.SessionID, p.Charges)...)
 			add(byPlan, source{purchase: p})
+		}
+	}
+	for i := range b.Comps {
+		c := &b.Comps[i]
+		if !c.Revoked.IsZero() {
+			continue // a revocation is final, whatever the clock says
+		}
+		for pi, p := range plans {
+			if p.ID == c.PlanID {
+				in.sources[pi] = append(in.sources[pi], source{comp: c})
+				break
+			}
 		}
 	}
 	slices.SortFunc(reviews, func(a, b Review) int {
@@ -222,15 +240,28 @@ func (in input) evaluate(now time.Time) Desired {
 			Explanation: "No purchase of this plan was found.",
 		}
 		var best verdict
-		for j, s := range in.sources[i] {
+		var ended *Comp // the comp of the plan that ended last, when no other source counts
+		n := 0
+		for _, s := range in.sources[i] {
 			v := s.eval(p, now)
-			if j == 0 || compareVerdicts(v, best) < 0 {
+			if s.comp != nil && !v.state.Entitled {
+				if ended == nil || s.comp.Until.After(ended.Until) {
+					ended = s.comp
+				}
+				continue // an ended comp is no source: it never hides what Stripe says
+			}
+			if n == 0 || compareVerdicts(v, best) < 0 {
 				best = v
 			}
+			n++
 		}
-		bought := len(in.sources[i]) > 0
-		if bought {
+		bought := n > 0
+		switch {
+		case bought:
 			st = best.state
+		case ended != nil:
+			st.Reason = "comp_ended"
+			st.Explanation = fmt.Sprintf("A comp of this plan ended on %s.", date(ended.Until))
 		}
 		st.PlanID = p.ID
 
@@ -243,7 +274,7 @@ func (in input) evaluate(now time.Time) Desired {
 		for _, t := range p.Kit.Tags {
 			managedTags = append(managedTags, t)
 		}
-		if t, ok := p.Kit.Tags[string(st.Stage)]; ok && st.Stage != StageNone && t != 0 {
+		if t, ok := p.Kit.Tags[tagStage(st.Stage)]; ok && st.Stage != StageNone && t != 0 {
 			st.Tags = []int64{t}
 			tags = append(tags, t)
 		}
@@ -312,6 +343,13 @@ func compareVerdicts(a, b verdict) int {
 		if c := b.state.Until.Compare(a.state.Until); c != 0 {
 			return c
 		}
+		// Paid beats comped: the person's stage says what Stripe says while both grant the same.
+		if ac, bc := a.state.Stage == StageComp, b.state.Stage == StageComp; ac != bc {
+			if bc {
+				return -1
+			}
+			return 1
+		}
 	} else if c := b.since.Compare(a.since); c != 0 {
 		return c
 	}
@@ -322,6 +360,15 @@ func compareVerdicts(a, b verdict) int {
 		a.state.Until.Compare(b.state.Until),
 		cmp.Compare(a.state.Explanation, b.state.Explanation),
 	)
+}
+
+// tagStage is the key of plan.Kit.Tags that marks stage: a comp takes the active tag, as it grants
+// the plan like an active purchase.
+func tagStage(stage Stage) string {
+	if stage == StageComp {
+		return string(StageActive)
+	}
+	return string(stage)
 }
 
 // set returns the sorted, deduplicated non-zero ids of ids, or nil.

@@ -21,6 +21,7 @@ const (
 	StageIncomplete   Stage = "incomplete"    // the first payment of a subscription never completed
 	StagePaused       Stage = "paused"        // trial ended without a payment method
 	StageUnpaid       Stage = "unpaid"        // Stripe stopped retrying and left the subscription unpaid
+	StageComp         Stage = "comp"          // granted by an operator without payment (a Comp)
 )
 
 // Review kinds.
@@ -79,8 +80,8 @@ type PlanState struct {
 	Explanation string
 	// Until is when the current answer of the deciding source ends by the clock; zero means open-ended.
 	Until time.Time
-	// Source is the subscription (sub_…) or Checkout Session (cs_…) that decided the state; empty for
-	// StageNone.
+	// Source is the subscription (sub_…), Checkout Session (cs_…) or comp (comp:ID, CompSource) that
+	// decided the state; empty for StageNone.
 	Source string
 	// AccessGroups are the plan's Circle groups granted now, sorted; empty unless Entitled.
 	AccessGroups []int64

@@ -12,6 +12,9 @@ func (s source) eval(p plan.Plan, now time.Time) verdict {
 	if s.sub != nil {
 		return verdict{state: subscriptionState(s.sub, s.items, p, now), since: s.sub.Created}
 	}
+	if s.comp != nil {
+		return verdict{state: compState(s.comp, now), since: s.comp.Granted}
+	}
 	return verdict{state: purchaseState(s.purchase, p, now), since: s.purchase.PaidAt}
 }
 
@@ -19,6 +22,12 @@ func (s source) eval(p plan.Plan, now time.Time) verdict {
 // It may include instants at which nothing changes.
 func (s source) boundaries(p plan.Plan) []time.Time {
 	var ts []time.Time
+	if s.comp != nil {
+		if !s.comp.Until.IsZero() {
+			ts = append(ts, s.comp.Until)
+		}
+		return ts
+	}
 	if s.purchase != nil {
 		if d := p.AccessDuration.D(); d > 0 {
 			ts = append(ts, s.purchase.PaidAt.Add(d))
@@ -206,6 +215,28 @@ func purchaseState(pu *Purchase, p plan.Plan, now time.Time) PlanState {
 	if charges.won && st.Entitled {
 		st.Reason = "dispute_won"
 		st.Explanation += " A chargeback on the payment was won, so access is restored."
+	}
+	return st
+}
+
+// compState applies the comp rules: a comp grants its plan at stage comp until its Until (for ever
+// when zero) unless it is revoked. A comp that does not grant is not entitled; evaluate then ignores
+// it.
+func compState(c *Comp, now time.Time) PlanState {
+	st := PlanState{Source: CompSource(c.ID)}
+	switch {
+	case !c.Revoked.IsZero():
+		st.Stage, st.Reason = StageNone, "comp_revoked"
+		st.Explanation = fmt.Sprintf("A comp of this plan was revoked on %s.", date(c.Revoked))
+	case c.Until.IsZero():
+		st.Entitled, st.Stage, st.Reason = true, StageComp, "comp"
+		st.Explanation = fmt.Sprintf("Granted by an operator without payment on %s, with no end date.", date(c.Granted))
+	case now.Before(c.Until):
+		st.Entitled, st.Stage, st.Reason, st.Until = true, StageComp, "comp", canon(c.Until)
+		st.Explanation = fmt.Sprintf("Granted by an operator without payment on %s; access continues until %s.", date(c.Granted), date(c.Until))
+	default:
+		st.Stage, st.Reason = StageNone, "comp_ended"
+		st.Explanation = fmt.Sprintf("A comp of this plan ended on %s.", date(c.Until))
 	}
 	return st
 }

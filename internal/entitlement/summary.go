@@ -13,7 +13,7 @@ import (
 // that grant access first (the fullest access first), then the lapsed ones, those a payment could
 // still mend first.
 var stageOrder = []Stage{
-	StageActive, StageTrialing, StageCanceling, StagePastDue,
+	StageActive, StageTrialing, StageComp, StageCanceling, StagePastDue,
 	StageGraceExpired, StageUnpaid, StageDisputed, StageRefunded, StageCanceled, StageExpired, StagePaused, StageIncomplete,
 }
 
@@ -23,7 +23,7 @@ func Stages() []Stage { return slices.Clone(stageOrder) }
 
 // PersonStage is the one stage that describes a person across their plans. A plan that grants
 // access beats every plan that does not, whatever their stages; among plans that grant access the
-// order is active, trialing, canceling, past_due; among the others grace_expired, unpaid,
+// order is active, trialing, comp, canceling, past_due; among the others grace_expired, unpaid,
 // disputed, refunded, canceled, expired, paused, incomplete. A stage this package does not know
 // ranks after the known ones on its side. StageNone means no plan was ever bought.
 func PersonStage(plans []PlanState) Stage {
@@ -52,10 +52,13 @@ func stageRank(p PlanState) int {
 	return i
 }
 
-// SourceStarted returns when the subscription or one-time purchase named source began: the
-// subscription's creation (its trial included) or the purchase's payment; zero when b does not
-// hold source (a source that is not a Stripe object, or a snapshot older than the state).
+// SourceStarted returns when the subscription, one-time purchase or comp named source began: the
+// subscription's creation (its trial included), the purchase's payment or the comp's grant; zero
+// when b does not hold source (a snapshot older than the state).
 func SourceStarted(b Billing, source string) time.Time {
+	if c := findComp(b, source); c != nil {
+		return c.Granted
+	}
 	sub, pu := find(b, source)
 	switch {
 	case sub != nil:
@@ -69,8 +72,18 @@ func SourceStarted(b Billing, source string) time.Time {
 // SourceEnded returns when the subscription named source ended by Stripe's record: its EndedAt,
 // else the cancellation it was scheduled for (CancelAt) when that has passed by now. Zero for a
 // purchase, a subscription that did not end, or a source b does not hold: a refund, a dispute or
-// an expired grace period leaves no such instant in the snapshot.
+// an expired grace period leaves no such instant in the snapshot. A comp ended at its revocation,
+// else at its Until once that has passed.
 func SourceEnded(b Billing, source string, now time.Time) time.Time {
+	if c := findComp(b, source); c != nil {
+		switch {
+		case !c.Revoked.IsZero():
+			return c.Revoked
+		case !c.Until.IsZero() && !c.Until.After(now):
+			return c.Until
+		}
+		return time.Time{}
+	}
 	sub, _ := find(b, source)
 	switch {
 	case sub == nil:
@@ -81,6 +94,16 @@ func SourceEnded(b Billing, source string, now time.Time) time.Time {
 		return sub.CancelAt
 	}
 	return time.Time{}
+}
+
+// findComp returns the comp of b named source (CompSource), or nil.
+func findComp(b Billing, source string) *Comp {
+	for i := range b.Comps {
+		if source != "" && CompSource(b.Comps[i].ID) == source {
+			return &b.Comps[i]
+		}
+	}
+	return nil
 }
 
 // find returns the subscription or purchase of b with the id source.

@@ -25,8 +25,11 @@ func TestPersonStage(t *testing.T) {
 		{"canceled beats incomplete", []PlanState{ps(StageIncomplete, false), ps(StageCanceled, false)}, StageCanceled},
 		{"disputed beats refunded", []PlanState{ps(StageRefunded, false), ps(StageDisputed, false)}, StageDisputed},
 		{"expired course", []PlanState{ps(StageExpired, false)}, StageExpired},
-		{"an unknown stage with access beats every lapsed plan", []PlanState{ps(StageCanceled, false), ps("comp", true)}, "comp"},
-		{"an unknown stage with access ranks after the known ones", []PlanState{ps("comp", true), ps(StagePastDue, true)}, StagePastDue},
+		{"an unknown stage with access beats every lapsed plan", []PlanState{ps(StageCanceled, false), ps("bonus", true)}, "bonus"},
+		{"an unknown stage with access ranks after the known ones", []PlanState{ps("bonus", true), ps(StagePastDue, true)}, StagePastDue},
+		{"a comp beats a lapsed plan", []PlanState{ps(StageCanceled, false), ps(StageComp, true)}, StageComp},
+		{"a paid plan beats a comp", []PlanState{ps(StageComp, true), ps(StageActive, true)}, StageActive},
+		{"a comp beats a plan in its grace period", []PlanState{ps(StagePastDue, true), ps(StageComp, true)}, StageComp},
 		{"an unknown lapsed stage ranks after the known lapsed ones", []PlanState{ps("comp_ended", false), ps(StageIncomplete, false)}, StageIncomplete},
 		{"empty stage is ignored", []PlanState{ps("", false), ps(StagePaused, false)}, StagePaused},
 	}
@@ -41,7 +44,7 @@ func TestPersonStage(t *testing.T) {
 
 func TestStagesAreEveryStageButNone(t *testing.T) {
 	got := Stages()
-	if len(got) != 12 || got[0] != StageActive {
+	if len(got) != 13 || got[0] != StageActive {
 		t.Fatalf("Stages: %v", got)
 	}
 	seen := map[Stage]bool{}

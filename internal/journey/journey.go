@@ -36,6 +36,8 @@ type Journey struct {
 	// Billing is the last billing snapshot a sync read; nil before the first one (or if it cannot
 	// be read, which only costs the story its prices).
 	Billing *entitlement.Billing
+	// Comps are the person's comps (store.Comps), revoked and ended ones included, oldest first.
+	Comps []store.Comp
 }
 
 // Step is one line of the timeline.
@@ -82,6 +84,9 @@ func Load(ctx context.Context, st *store.Store, personID int64) (*Journey, error
 	}
 	for _, ev := range evs {
 		j.Steps = append(j.Steps, Step{At: ev.ReceivedAt, Kind: "event", What: ev.Type + " " + ev.ID, Result: ev.State, Detail: "via " + ev.Source, EventID: ev.ID})
+	}
+	if j.Comps, err = st.Comps(ctx, personID); err != nil {
+		return nil, err
 	}
 	entries, err := st.Journal(ctx, personID)
 	if err != nil {
@@ -138,7 +143,16 @@ func withRetryPayload(ctx context.Context, st *store.Store, evs []store.Event) e
 func (j *Journey) Facts(plans []plan.Plan, now time.Time) Facts {
 	d, _ := j.Desired() // unreadable: told as not synced yet
 	return Facts{Person: j.Person, Events: j.Events, Journal: j.Journal, Billing: j.Billing, Desired: d, Sync: j.Sync,
-		Applied: j.Applied, Reviews: j.Reviews, Plans: plans, Now: now}
+		Applied: j.Applied, Reviews: j.Reviews, Comps: storyComps(j.Comps), Plans: plans, Now: now}
+}
+
+// storyComps returns the comps as the story tells them.
+func storyComps(cs []store.Comp) []Comp {
+	var out []Comp
+	for _, c := range cs {
+		out = append(out, Comp{PlanID: c.PlanID, By: c.GrantedBy, Reason: c.Reason, At: c.GrantedAt, Until: c.Until, Revoked: c.RevokedAt})
+	}
+	return out
 }
 
 // Story tells the journey in a few plain sentences (see Tell).

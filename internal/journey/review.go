@@ -40,6 +40,8 @@ var reviewWords = map[string]reviewWord{
 		"Run membersync reconcile --repair (or resync the people it names), then Resolve."},
 	"doctor_failure": {"The launch audit found new failures",
 		"Run membersync doctor --domain with the domain below for the fixes, then Resolve."},
+	"stranger": {"Someone holds managed access without a plan or a comp",
+		"Press Remove to take them out of the managed groups and tags (through a journaled sync), or Comp to give them the plan without payment, with a reason. Set reconcile.unknown_members: remove to remove strangers automatically."},
 	"unknown_member": {"Someone is in a managed Circle group without a plan",
 		"Remove them, or comp them if they should keep access."},
 	"unknown_subscriber": {"Someone carries a managed Kit tag without a plan",

@@ -42,10 +42,9 @@ type Facts struct {
 // Comp is an operator's manual grant of a plan: an entitlement input beside Stripe, with a reason
 // and an optional end.
 //
-// The hook for comps: Load does not read comps yet (the store has none). The comp feature fills
-// Facts.Comps (in Load, from its table) and journals its actions as "admin" entries whose Action is
-// "comp" or "revoke_comp" and whose Target is the plan id, with "by ACTOR: REASON" as Detail as
-// every admin entry has. Tell then names the comp as the cause of the sync that follows ("Comped Pro
+// Load fills Facts.Comps from the store (store.Comps); the admin journals each comp and revocation
+// as an "admin" entry whose Action is "comp" or "revoke_comp" and whose Target is the plan id, with
+// "by ACTOR: REASON" as Detail as every admin entry has. Tell then names the comp as the cause of the sync that follows ("Comped Pro
 // by ann@… on 3 Dec 14:02 → Circle access granted 0.4 s later") and says where each comp in force
 // stands ("Pro is a comp by ann@… (speaker), until 1 Jan.").
 type Comp struct {
@@ -202,7 +201,7 @@ func (t *teller) signals() []signal {
 		switch e.Action {
 		case "comp", "revoke_comp":
 			rank = 95 // a deliberate grant explains the sync better than any event
-		case "drift", "adopt":
+		case "drift", "adopt", "stranger":
 			rank = 16
 		case "resolve", "status_link_emailed", "billing_portal":
 			continue // causes no sync
@@ -836,6 +835,10 @@ func (t *teller) actionCause(e store.JournalEntry, plans []plan.Plan) string {
 		return "Event replayed" + with
 	case "drift":
 		return "The drift sweep found a difference"
+	case "stranger":
+		return "Removal as a stranger (in a managed group without a plan or comp)"
+	case "remove_stranger":
+		return "Removed as a stranger" + with
 	case "adopt":
 		return "Found paying in Stripe by reconcile"
 	case "welcome_page":
@@ -976,8 +979,8 @@ func (t *teller) present(told bool) {
 			continue // the change that led here is told above
 		}
 		switch ps.Stage {
-		case entitlement.StageNone:
-			continue
+		case entitlement.StageNone, entitlement.StageComp:
+			continue // a comp in force is told with the comps below
 		case entitlement.StageActive:
 			if told {
 				continue

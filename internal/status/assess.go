@@ -125,6 +125,19 @@ type planView struct {
 	Payment bool
 	// Support means the way forward is a person (the support contact).
 	Support bool
+	// Refunded means the plan ended because its payment was refunded.
+	Refunded bool
+}
+
+// refunded reports whether every plan the person had was refunded: the page then says so rather
+// than "no active membership" (or, worse, "setting up").
+func (v view) refunded() bool {
+	for _, p := range v.Plans {
+		if !p.Refunded {
+			return false
+		}
+	}
+	return len(v.Plans) > 0
 }
 
 // trouble is what holds a person's access up.
@@ -353,7 +366,7 @@ func describePlan(ps entitlement.PlanState, name string, now time.Time) planView
 		pv.Tone, pv.Label = toneEnded, "Ended"
 		pv.Detail = "This membership has ended, so it no longer includes community access."
 	case entitlement.StageRefunded:
-		pv.Tone, pv.Label = toneEnded, "Refunded"
+		pv.Tone, pv.Label, pv.Refunded = toneEnded, "Refunded", true
 		pv.Detail = "This payment was refunded, so it no longer includes community access."
 	case entitlement.StageDisputed:
 		pv.Tone, pv.Label, pv.Support = toneAction, "Payment disputed", true
@@ -387,6 +400,9 @@ func words(v view) (title, message string) {
 	case stateEnded:
 		if len(v.Plans) == 0 {
 			return "No membership yet", "We have no purchase on record for this link. If you just paid, this page updates by itself in a minute."
+		}
+		if v.refunded() {
+			return "Your purchase was refunded", "The payment was refunded, so it no longer includes community access. If you did not ask for a refund, contact us."
 		}
 		return "No active membership", "You have no community access right now. Here is what you had."
 	}

@@ -29,7 +29,7 @@ type progressJSON struct {
 	StatusURL    string `json:"status_url"`
 	PollMS       int    `json:"poll_ms"`
 	Steps        []struct {
-		ID, Status string
+		ID, Status, Label string
 	} `json:"steps"`
 	Error string `json:"error"`
 }
@@ -163,6 +163,21 @@ func TestWelcomeProgress(t *testing.T) {
 				return cs
 			},
 			want: want{code: 200, state: "trouble", steps: "done,attention,todo", noticed: true, alerted: true}},
+		{name: "refunded purchase: says refunded, not setting up",
+			setup: func(w *world) string {
+				cus := w.stripe.CreateCustomer("grace@example.com", "Grace Hopper")
+				cs, ch := w.stripe.Purchase(cus, w.coursePrice)
+				w.stripe.Refund(ch, 0)
+				w.deliver()
+				w.mustSync(w.person(cus))
+				return cs
+			},
+			want: want{code: 200, state: "ended", steps: "done,attention,todo", done: true},
+			check: func(t *testing.T, w *world, p progressJSON) {
+				if p.Title != "Your purchase was refunded" || p.Steps[1].Label != "Refunded: no community access" {
+					t.Errorf("title %q, access step %q: want the refund said, not setting up", p.Title, p.Steps[1].Label)
+				}
+			}},
 		{name: "payment failed after checkout",
 			setup: func(w *world) string {
 				cus, cs, sub := w.subscribe("ada@example.com")

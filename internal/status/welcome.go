@@ -230,6 +230,13 @@ func (h *Handler) welcomeProgress(ctx context.Context, co store.StatusCheckout) 
 	}
 	pr.State, pr.Title, pr.Message, pr.Note = state, v.Title, v.Message, v.Note
 	pr.Steps = steps(state)
+	if state == stateEnded {
+		// Not "setting up": nothing is being set up. Say what happened instead.
+		pr.Steps[1].Label = "No community access"
+		if v.refunded() {
+			pr.Steps[1].Label = "Refunded: no community access"
+		}
+	}
 	pr.Done = state == stateReady || state == stateAction || state == stateEnded
 	if state == stateReady {
 		pr.CommunityURL = h.d.Config.Circle.CommunityURL

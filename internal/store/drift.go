@@ -25,6 +25,9 @@ type SweepPerson struct {
 	LeaseUntil       time.Time
 	Desired          string // JSON of the entitlement.Desired of the last sync; '' before the first
 	NextChange       time.Time
+	// Customers is true when at least one Stripe customer belongs to the person: one without any
+	// is a stranger to every managed group its desired state does not grant (a comp's is).
+	Customers bool
 }
 
 // sweepBatch is how many people EachSweepPerson reads per query.
@@ -38,7 +41,8 @@ func (s *Store) EachSweepPerson(ctx context.Context, fn func(SweepPerson) error)
 	for {
 		batch = batch[:0]
 		r, err := s.query(ctx, `SELECT id, email, circle_member_id, kit_subscriber_id, generation, synced_generation,
-			synced_at, lease_until, desired, next_change FROM people WHERE id > ? ORDER BY id LIMIT ?`, after, sweepBatch)
+			synced_at, lease_until, desired, next_change, EXISTS (SELECT 1 FROM customers c WHERE c.person_id = people.id)
+			FROM people WHERE id > ? ORDER BY id LIMIT ?`, after, sweepBatch)
 		if err != nil {
 			return fmt.Errorf("reading people: %w", err)
 		}
@@ -46,7 +50,7 @@ func (s *Store) EachSweepPerson(ctx context.Context, fn func(SweepPerson) error)
 			var p SweepPerson
 			var synced, lease, next int64
 			if err := r.Scan(&p.ID, &p.Email, &p.CircleMemberID, &p.KitSubscriberID, &p.Generation, &p.SyncedGeneration,
-				&synced, &lease, &p.Desired, &next); err != nil {
+				&synced, &lease, &p.Desired, &next, &p.Customers); err != nil {
 				r.Close()
 				return fmt.Errorf("reading people: %w", err)
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -170,6 +171,7 @@ func (s *Store) MergePerson(ctx context.Context, from, into int64) (needsSync bo
 			"UPDATE stripe_events SET person_id = ? WHERE person_id = ?",
 			"UPDATE journal SET person_id = ? WHERE person_id = ?",
 			"UPDATE review_items SET person_id = ? WHERE person_id = ?",
+			"UPDATE comps SET person_id = ? WHERE person_id = ?", // an operator's grant follows the person
 		} {
 			if _, err := tx.exec(ctx, q, into, from); err != nil {
 				return fmt.Errorf("merging person %d into %d: %w", from, into, err)
@@ -188,11 +190,45 @@ func (s *Store) MergePerson(ctx context.Context, from, into int64) (needsSync bo
 		if _, err := tx.exec(ctx, "DELETE FROM people WHERE id = ?", from); err != nil {
 			return err
 		}
+		// The survivor's journal says where the merged person went (MergedInto reads it): a link
+		// to the old person's page leads on instead of ending at "not found".
+		if err := tx.AppendJournal(ctx, JournalEntry{PersonID: into, Kind: "sync", Action: mergedFromAction,
+			Target: mergedTarget(from), Result: "merged", Detail: fmt.Sprintf("person %d (same email) was merged into this one", from)}); err != nil {
+			return err
+		}
 		var e error
 		needsSync, e = tx.MarkDirty(ctx, into)
 		return e
 	})
 	return needsSync, err
+}
+
+// mergedFromAction is the journal action MergePerson records on the survivor, whose target names
+// the merged person (mergedTarget).
+const mergedFromAction = "merged_from"
+
+func mergedTarget(id int64) string { return "person:" + strconv.FormatInt(id, 10) }
+
+// MergedInto returns the person that person id was merged into, following later merges of the
+// survivor; ErrNotFound when id was never merged (it never existed, or it was removed).
+func (s *Store) MergedInto(ctx context.Context, id int64) (int64, error) {
+	cur := id
+	for range 16 { // a chain of merges is short; a cycle cannot happen, but bounds cost nothing
+		var into int64
+		err := s.queryRow(ctx, "SELECT person_id FROM journal WHERE kind = 'sync' AND action = ? AND target = ? ORDER BY id DESC LIMIT 1",
+			mergedFromAction, mergedTarget(cur)).Scan(&into)
+		if errors.Is(err, sql.ErrNoRows) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		cur = into
+	}
+	if cur == id {
+		return 0, ErrNotFound
+	}
+	return cur, nil
 }
 
 // SaveSyncResult records the outcome of a sync for display: the desired state as JSON, the next

@@ -238,7 +238,10 @@ func (s *Server) DeleteCustomer(id string) {
 func (s *Server) newInvoice(sub *subscription, reason string, free bool) *invoice {
 	now := s.Now().Unix()
 	inv := &invoice{id: s.st.newID("in"), customer: sub.customer, sub: sub.id, status: "open",
-		billingReason: reason, created: now, finalizedAt: now}
+		billingReason: reason, created: now, finalizedAt: now, collectionMethod: sub.collectionMethod()}
+	if sub.daysUntilDue > 0 {
+		inv.dueDate = s.Now().Add(time.Duration(sub.daysUntilDue) * 24 * time.Hour).Unix()
+	}
 	n := 0
 	for _, x := range s.st.invoices {
 		if x.customer == sub.customer {
@@ -456,6 +459,69 @@ func (s *Server) FailPayment(subID string) {
 		s.emit("customer.subscription.updated", after, prev, sub.customer, true)
 	}
 	s.Faults.Record("POST /v1/invoices/{id}/pay", fmt.Sprintf("payment failed for %s on %s (attempt %d)", subID, inv.id, inv.attemptCount))
+}
+
+// SendInvoices switches a subscription to collection_method=send_invoice with days_until_due days:
+// its later invoices are emailed to the customer, to be paid within that many days, and no charge is
+// attempted on them. Events: customer.subscription.updated.
+func (s *Server) SendInvoices(subID string, daysUntilDue int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if daysUntilDue < 1 {
+		panic("stripetest: SendInvoices needs days_until_due >= 1")
+	}
+	sub := s.mustSub(subID)
+	before := s.renderSubscription(sub, nil)
+	sub.daysUntilDue = int64(daysUntilDue)
+	after := s.renderSubscription(sub, nil)
+	s.emit("customer.subscription.updated", after, changed(before, after), sub.customer, false)
+	s.Faults.Record("POST /v1/subscriptions/{id}", fmt.Sprintf("send invoices for %s, due in %d days", subID, daysUntilDue))
+}
+
+// SendRenewalInvoice bills the next period of a send_invoice subscription (SendInvoices): the items
+// move a period on and a new open invoice, due days_until_due days from now, is sent. No payment is
+// attempted. Events: invoice.created, invoice.finalized, invoice.sent.
+func (s *Server) SendRenewalInvoice(subID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub := s.mustSub(subID)
+	if sub.daysUntilDue == 0 {
+		panic("stripetest: SendRenewalInvoice " + subID + ": collection_method is charge_automatically; use SendInvoices")
+	}
+	if inv := s.st.invoices[sub.latestInvoice]; inv != nil && inv.status == "open" {
+		panic("stripetest: SendRenewalInvoice " + subID + ": latest invoice " + inv.id + " is unpaid")
+	}
+	s.advance(sub)
+	inv := s.newInvoice(sub, "subscription_cycle", false)
+	s.emit("invoice.created", s.renderInvoice(inv, nil), nil, sub.customer, true)
+	s.emit("invoice.finalized", s.renderInvoice(inv, nil), nil, sub.customer, true)
+	s.emit("invoice.sent", s.renderInvoice(inv, nil), nil, sub.customer, true)
+	s.Faults.Record("POST /v1/invoices/{id}/send", "renewal invoice "+inv.id+" sent for "+subID)
+	return inv.id
+}
+
+// InvoiceOverdue passes the due date of a send_invoice subscription's open latest invoice unpaid:
+// as Stripe's subscription lifecycle says, the subscription becomes past_due after the due date. No
+// charge exists for it (nothing was attempted). The clock does not move: Advance it past the due
+// date first. Events: invoice.overdue, customer.subscription.updated.
+func (s *Server) InvoiceOverdue(subID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub := s.mustSub(subID)
+	inv := s.st.invoices[sub.latestInvoice]
+	if inv == nil || inv.status != "open" || inv.collectionMethod != "send_invoice" {
+		panic("stripetest: InvoiceOverdue " + subID + ": latest invoice is not an open sent invoice")
+	}
+	before := s.renderSubscription(sub, nil)
+	s.emit("invoice.overdue", s.renderInvoice(inv, nil), nil, sub.customer, true)
+	if sub.status == "active" || sub.status == "trialing" {
+		sub.status = "past_due"
+	}
+	after := s.renderSubscription(sub, nil)
+	if prev := changed(before, after); len(prev) > 0 {
+		s.emit("customer.subscription.updated", after, prev, sub.customer, true)
+	}
+	s.Faults.Record("POST /v1/subscriptions/{id}", "invoice "+inv.id+" overdue, "+subID+" past_due")
 }
 
 // RecoverPayment pays the open latest invoice of a subscription (a retry that succeeds, or a new

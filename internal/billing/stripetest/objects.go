@@ -103,6 +103,16 @@ type subscription struct {
 	cancelReason      string
 	items             []string
 	latestInvoice     string
+	// daysUntilDue is set when the subscription's collection_method is send_invoice (0: charge_automatically).
+	daysUntilDue int64
+}
+
+// collectionMethod is the subscription's (and its new invoices') collection_method.
+func (sub *subscription) collectionMethod() string {
+	if sub.daysUntilDue > 0 {
+		return "send_invoice"
+	}
+	return "charge_automatically"
 }
 
 type subItem struct {
@@ -126,6 +136,8 @@ type invoice struct {
 	attemptCount      int64
 	nextAttempt       int64
 	number            string
+	collectionMethod  string // charge_automatically or send_invoice
+	dueDate           int64  // send_invoice only
 	lines             []invoiceLine
 	payments          []string // invoice payment ids, oldest first
 }
@@ -321,9 +333,9 @@ func (s *Server) renderSubscription(sub *subscription, ex *expansion) any {
 		"billing_thresholds": nil, "cancel_at": nullable(sub.cancelAt), "cancel_at_period_end": sub.cancelAtPeriodEnd,
 		"canceled_at":          nullable(sub.canceledAt),
 		"cancellation_details": obj{"comment": nil, "feedback": nil, "reason": reason},
-		"collection_method":    "charge_automatically", "created": sub.created, "currency": "usd",
+		"collection_method":    sub.collectionMethod(), "created": sub.created, "currency": "usd",
 		"customer":       s.renderCustomerRef(sub.customer, ex, "customer"),
-		"days_until_due": nil, "default_payment_method": "pm_card_visa", "default_source": nil,
+		"days_until_due": nullable(sub.daysUntilDue), "default_payment_method": "pm_card_visa", "default_source": nil,
 		"default_tax_rates": []any{}, "description": nil, "discounts": []any{}, "ended_at": nullable(sub.endedAt),
 		"invoice_settings": obj{"account_tax_ids": nil, "issuer": obj{"type": "self"}},
 		"items":            items,
@@ -378,13 +390,13 @@ func (s *Server) renderInvoice(inv *invoice, ex *expansion) any {
 		"auto_advance":               inv.status == "open" || inv.status == "draft",
 		"automatic_tax":              obj{"disabled_reason": nil, "enabled": false, "liability": nil, "provider": nil, "status": nil},
 		"automatically_finalizes_at": nil, "billing_reason": inv.billingReason,
-		"collection_method": "charge_automatically", "created": inv.created, "currency": "usd",
+		"collection_method": inv.collectionMethod, "created": inv.created, "currency": "usd",
 		"custom_fields":    nil,
 		"customer":         s.renderCustomerRef(inv.customer, ex, "customer"),
 		"customer_address": nil, "customer_email": nullStr(c.email), "customer_name": nullStr(c.name),
 		"customer_phone": nil, "customer_shipping": nil, "customer_tax_exempt": "none", "customer_tax_ids": []any{},
 		"default_payment_method": nil, "default_source": nil, "default_tax_rates": []any{}, "description": nil,
-		"discounts": []any{}, "due_date": nil, "effective_at": nullable(inv.finalizedAt), "ending_balance": 0,
+		"discounts": []any{}, "due_date": nullable(inv.dueDate), "effective_at": nullable(inv.finalizedAt), "ending_balance": 0,
 		"footer": nil, "from_invoice": nil,
 		"hosted_invoice_url": s.URL + "/i/" + inv.id, "invoice_pdf": s.URL + "/i/" + inv.id + "/pdf",
 		"issuer": obj{"type": "self"}, "last_finalization_error": nil, "latest_revision": nil,
