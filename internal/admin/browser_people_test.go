@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,13 @@ func TestBrowserOverviewAfterARecoveredOutage(t *testing.T) {
 				t.Errorf("members table: %q", got)
 			}
 			b.shot("2-overview-recovered")
+
+			// Eve's story tells the recovered failure in words, with nothing left for a person.
+			b.do(chromedp.Navigate(fmt.Sprintf("%s/admin/people/%d", b.base, eve)), chromedp.WaitVisible(chromedp.CSS("#story")))
+			if got := b.text("#story"); !strings.Contains(got, "Circle was down") || !strings.Contains(got, "retried") || !strings.Contains(got, "Nothing needs you.") {
+				t.Errorf("Eve's story after the recovered outage: %q", got)
+			}
+			b.shot("3-person-story-recovered")
 		})
 	}
 }

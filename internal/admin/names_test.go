@@ -3,6 +3,8 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"html"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +59,13 @@ func TestSettingsShowNames(t *testing.T) {
 	}
 	if strings.Contains(page, "<b>canceled</b>") {
 		t.Error("a provider's name was not escaped")
+	}
+	// The person page's grants name them too (and escape them).
+	_, page = c.get(fmt.Sprintf("/admin/people/%d", f.personID))
+	for _, want := range []string{"Circle access group “Pro members” (#11)", "Kit tag “pro-active” (#21) (active)", "Kit onboarding sequence “Welcome to Pro” (#31)"} {
+		if !strings.Contains(page, html.EscapeString(want)) && !strings.Contains(page, want) {
+			t.Errorf("person page lacks %s", want)
+		}
 	}
 
 	_, body := c.get("/api/v1/settings")

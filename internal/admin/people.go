@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/membersync/membersync/internal/catalog"
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/entitlement"
 	"github.com/membersync/membersync/internal/journey"
@@ -119,7 +120,7 @@ func (h *Handler) loadPerson(ctx context.Context, personID int64) (personView, e
 		h.log.Warn("admin: unreadable desired state", "person_id", personID, "err", err)
 	}
 	v.Synced = d != nil
-	v.Plans, v.Other = planRows(h.cfg.Plans, d, j.Applied)
+	v.Plans, v.Other = planRows(h.cfg.Plans, d, j.Applied, h.names)
 	for _, it := range j.Reviews {
 		v.Reviews = append(v.Reviews, rowOfReview(it, pr.Email, h.names))
 	}
@@ -133,7 +134,7 @@ func (h *Handler) loadPerson(ctx context.Context, personID int64) (personView, e
 }
 
 // planRows lays each plan's desired state beside the grants Circle and Kit hold.
-func planRows(plans []config.Plan, d *entitlement.Desired, applied []store.Applied) ([]planRow, []grantRow) {
+func planRows(plans []config.Plan, d *entitlement.Desired, applied []store.Applied, names catalog.Names) ([]planRow, []grantRow) {
 	type key struct {
 		provider, kind string
 		id             int64
@@ -164,7 +165,7 @@ func planRows(plans []config.Plan, d *entitlement.Desired, applied []store.Appli
 			}
 			for _, g := range pc.Circle.AccessGroups {
 				add(grantRow{Provider: store.ProviderCircle, Kind: store.KindAccessGroup, TargetID: g,
-					Label: fmt.Sprintf("Circle access group %d", g), Desired: slices.Contains(ps.AccessGroups, g)}, true)
+					Label: "Circle access group " + named(catalog.AccessGroupLabel(names, g)), Desired: slices.Contains(ps.AccessGroups, g)}, true)
 			}
 			stages := make([]string, 0, len(pc.Kit.Tags))
 			for st := range pc.Kit.Tags {
@@ -174,7 +175,7 @@ func planRows(plans []config.Plan, d *entitlement.Desired, applied []store.Appli
 			for _, st := range stages {
 				t := pc.Kit.Tags[st]
 				add(grantRow{Provider: store.ProviderKit, Kind: store.KindTag, TargetID: t,
-					Label: fmt.Sprintf("Kit tag %d (%s)", t, st), Desired: slices.Contains(ps.Tags, t)}, false)
+					Label: fmt.Sprintf("Kit tag %s (%s)", named(catalog.TagLabel(names, t)), st), Desired: slices.Contains(ps.Tags, t)}, false)
 			}
 			for _, sq := range []struct {
 				id   int64
@@ -185,7 +186,7 @@ func planRows(plans []config.Plan, d *entitlement.Desired, applied []store.Appli
 				}
 				want := slices.ContainsFunc(d.Sequences, func(e entitlement.Enrollment) bool { return e.PlanID == ps.PlanID && e.SequenceID == sq.id })
 				add(grantRow{Provider: store.ProviderKit, Kind: store.KindSequence, TargetID: sq.id,
-					Label: fmt.Sprintf("Kit %s sequence %d", sq.kind, sq.id), Desired: want}, false)
+					Label: fmt.Sprintf("Kit %s sequence %s", sq.kind, named(catalog.SequenceLabel(names, sq.id))), Desired: want}, false)
 			}
 			if ps.Stage == entitlement.StageNone && len(slices.DeleteFunc(slices.Clone(row.Grants), func(g grantRow) bool { return !g.Applied })) == 0 {
 				continue
@@ -204,6 +205,15 @@ func planRows(plans []config.Plan, d *entitlement.Desired, applied []store.Appli
 			Label: fmt.Sprintf("%s %s %d", a.Provider, strings.ReplaceAll(a.Kind, "_", " "), a.TargetID)})
 	}
 	return rows, other
+}
+
+// named words a managed id for a grant row: its name and id ("“Pro members” (#11)") when the
+// catalog knows it, the bare id otherwise.
+func named(l catalog.Label) string {
+	if !l.Known {
+		return l.ID
+	}
+	return "“" + l.Name + "” (" + l.IDText() + ")"
 }
 
 // links points into the providers' dashboards.
