@@ -20,7 +20,7 @@ duplicate and does nothing; a new one queues its person's sync, which a running 
 
 The run records the last event it processed: after an interruption, the same command continues
 from there. --check compares Stripe's latest event with the latest delivery instead, to tell
-whether the webhook endpoint looks broken.`
+whether the webhook endpoint looks broken. Without STRIPE_SECRET_KEY it says so and calls nothing.`
 
 const backfillExamples = `  membersync backfill --since 72h
   membersync backfill --since 7d --types invoice.payment_failed,customer.subscription.updated
@@ -66,6 +66,9 @@ func cmdBackfill(ctx context.Context, e env, args []string) error {
 	}
 	cfg, err := loadConfig(e, *cfgPath)
 	if err != nil {
+		return err
+	}
+	if err := requireKeys(cfg, "backfill", config.ProviderStripe); err != nil {
 		return err
 	}
 	a, err := newApp(ctx, cfg, newLogger(e.stderr, cfg.LogFormat), appOptions{})

@@ -26,75 +26,109 @@ type connCheck struct {
 }
 
 // checkConnections calls each provider once (plus one list to check the plan mapping's ids) and
-// says what works and what to fix.
+// says what works and what to fix. A provider whose key is not set is not called.
 func checkConnections(ctx context.Context, a *app) []connCheck {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var out []connCheck
 
 	stripe := connCheck{Name: "Stripe"}
-	if ev, ok, err := a.billing.LatestEvent(ctx); err != nil {
-		stripe.Message, stripe.Fix = explain(err), fixFor("Stripe", err)
-	} else {
-		stripe.OK = true
-		stripe.Message = "the key reads events"
-		if ok {
-			stripe.Message += fmt.Sprintf(" (newest %s, %s)", ev.Type, ev.Created.UTC().Format(time.RFC3339))
-		}
-		if ok && ev.Livemode != a.cfg.Secrets.Livemode() {
-			stripe.OK, stripe.Fix = false, "the key's mode and the account's newest event disagree (test vs live): use the key of the same mode as the webhook endpoint"
+	if !stripe.skipUnset(a.cfg.Secrets, config.ProviderStripe) {
+		if ev, ok, err := a.billing.LatestEvent(ctx); err != nil {
+			stripe.Message, stripe.Fix = explain(err), fixFor("Stripe", err)
+		} else {
+			stripe.OK = true
+			stripe.Message = "the key reads events"
+			if ok {
+				stripe.Message += fmt.Sprintf(" (newest %s, %s)", ev.Type, ev.Created.UTC().Format(time.RFC3339))
+			}
+			if ok && ev.Livemode != a.cfg.Secrets.Livemode() {
+				stripe.OK, stripe.Fix = false, "the key's mode and the account's newest event disagree (test vs live): use the key of the same mode as the webhook endpoint"
+			}
 		}
 	}
 	out = append(out, stripe)
 
 	circle := connCheck{Name: "Circle"}
-	if groups, err := a.circle.AccessGroups(ctx); err != nil {
-		circle.Message, circle.Fix = explain(err), fixFor("Circle", err)
-	} else {
-		var ids []int64
-		for _, g := range groups {
-			ids = append(ids, g.ID)
-		}
-		var missing []string
-		for _, p := range a.cfg.Plans {
-			for _, g := range p.Circle.AccessGroups {
-				if !slices.Contains(ids, g) {
-					missing = append(missing, fmt.Sprintf("plan %s: access group %d", p.ID, g))
+	if !circle.skipUnset(a.cfg.Secrets, config.ProviderCircle) {
+		if groups, err := a.circle.AccessGroups(ctx); err != nil {
+			circle.Message, circle.Fix = explain(err), fixFor("Circle", err)
+		} else {
+			var ids []int64
+			for _, g := range groups {
+				ids = append(ids, g.ID)
+			}
+			var missing []string
+			for _, p := range a.cfg.Plans {
+				for _, g := range p.Circle.AccessGroups {
+					if !slices.Contains(ids, g) {
+						missing = append(missing, fmt.Sprintf("plan %s: access group %d", p.ID, g))
+					}
 				}
 			}
-		}
-		circle.OK = len(missing) == 0
-		circle.Message = fmt.Sprintf("the token lists %d access groups", len(groups))
-		if !circle.OK {
-			circle.Fix = "these access groups do not exist in the community: " + strings.Join(missing, "; ")
+			circle.OK = len(missing) == 0
+			circle.Message = fmt.Sprintf("the token lists %d access groups", len(groups))
+			if !circle.OK {
+				circle.Fix = "these access groups do not exist in the community: " + strings.Join(missing, "; ")
+			}
 		}
 	}
 	out = append(out, circle)
 
 	kit := connCheck{Name: "Kit"}
-	if tags, err := a.kit.Tags(ctx); err != nil {
-		kit.Message, kit.Fix = explain(err), fixFor("Kit", err)
-	} else {
-		var ids []int64
-		for _, t := range tags {
-			ids = append(ids, t.ID)
-		}
-		var missing []string
-		for _, p := range a.cfg.Plans {
-			for stage, t := range p.Kit.Tags {
-				if !slices.Contains(ids, t) {
-					missing = append(missing, fmt.Sprintf("plan %s: tag %d (%s)", p.ID, t, stage))
+	if !kit.skipUnset(a.cfg.Secrets, config.ProviderKit) {
+		if tags, err := a.kit.Tags(ctx); err != nil {
+			kit.Message, kit.Fix = explain(err), fixFor("Kit", err)
+		} else {
+			var ids []int64
+			for _, t := range tags {
+				ids = append(ids, t.ID)
+			}
+			var missing []string
+			for _, p := range a.cfg.Plans {
+				for stage, t := range p.Kit.Tags {
+					if !slices.Contains(ids, t) {
+						missing = append(missing, fmt.Sprintf("plan %s: tag %d (%s)", p.ID, t, stage))
+					}
 				}
 			}
-		}
-		slices.Sort(missing)
-		kit.OK = len(missing) == 0
-		kit.Message = fmt.Sprintf("the key lists %d tags", len(tags))
-		if !kit.OK {
-			kit.Fix = "these tags do not exist in Kit: " + strings.Join(missing, "; ")
+			slices.Sort(missing)
+			kit.OK = len(missing) == 0
+			kit.Message = fmt.Sprintf("the key lists %d tags", len(tags))
+			if !kit.OK {
+				kit.Fix = "these tags do not exist in Kit: " + strings.Join(missing, "; ")
+			}
 		}
 	}
 	return append(out, kit)
+}
+
+// requireKeys refuses command, before any call, when a key of the providers it calls is not set:
+// membersync never calls a provider with an empty key.
+func requireKeys(cfg *config.Config, command string, providers ...string) error {
+	missing := cfg.Secrets.MissingKeys(providers...)
+	if len(missing) == 0 {
+		return nil
+	}
+	for i, m := range missing {
+		if m == config.EnvKitAPIKey {
+			missing[i] += " (or " + config.EnvKitOAuthToken + ")"
+		}
+	}
+	return &exitError{1, fmt.Errorf("%s: not set in the environment: %s; nothing was called (membersync check lists every secret and where to get it)",
+		command, strings.Join(missing, ", "))}
+}
+
+// skipUnset fails c without a call when provider's key is not set, and reports whether it did:
+// membersync never calls a provider with an empty key.
+func (c *connCheck) skipUnset(s config.Secrets, provider string) bool {
+	missing := s.MissingKeys(provider)
+	if len(missing) == 0 {
+		return false
+	}
+	c.Message = "not called: " + missing[0] + " is not set"
+	c.Fix = "set " + missing[0] + " in the environment (see secrets above)"
+	return true
 }
 
 // explain words err for the check's output (provider.Explain, without the call's name), with the
@@ -153,7 +187,8 @@ fingerprint (never by its value), so that two machines sharing MEMBERSYNC_SIGNIN
 compared. Warns about a full Stripe secret key (use a restricted one) and about database files
 others can read, and prints the outbound allowlist: the only hosts each component may connect to (README: outbound connections); fails on a
 MEMBERSYNC_SIGNING_KEY shorter than 32 characters and on a Stripe key of the other mode (live or
-test) than the one the database was first served with. Exit status 1 when something needs fixing.`,
+test) than the one the database was first served with. A provider whose key is not set is not called
+(its line says which variable to set). Exit status 1 when something needs fixing.`,
 		"  membersync check --config /etc/membersync.yaml")
 	cfgPath := configFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -210,7 +245,11 @@ test) than the one the database was first served with. Exit status 1 when someth
 			fmt.Fprintf(e.stdout, "              fix: %s\n", c.Fix)
 		}
 	}
-	refreshNamesForCheck(ctx, e, a)
+	if missing := cfg.Secrets.MissingKeys(config.ProviderStripe, config.ProviderCircle, config.ProviderKit); len(missing) > 0 {
+		fmt.Fprintf(e.stdout, "%-11s SKIP not refreshed: %s not set\n", "names", strings.Join(missing, ", "))
+	} else {
+		refreshNamesForCheck(ctx, e, a)
+	}
 	if failed {
 		return &exitError{1, errors.New("check found problems (see above)")}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -23,22 +24,34 @@ import (
 )
 
 func cmdDemo(ctx context.Context, e env, args []string) error {
+	var names strings.Builder
+	for _, s := range demo.Scenarios() {
+		fmt.Fprintf(&names, "\n  %-26s %s", s.Name, s.Title)
+	}
 	fs := newFlags(e, "demo [flags]",
 		`Run membersync against built-in fake Stripe, Circle and Kit servers on loopback — no accounts, no
 network — and act out customer journeys over real signed webhooks: a new subscriber, a duplicate
 delivery, a payment failure that recovers and one that does not, a refund, a cancellation, two
 Stripe customers with one email, a Circle outage and Kit rate limiting. It prints the admin URL and
-login, a customer status link and a Checkout welcome URL, and keeps running until Ctrl-C. There is no
-SMTP server: "Email me my link" on a status page prints the email here instead.`,
+login, a status link for each scenario's customer and a Checkout welcome URL, and keeps running until
+Ctrl-C. There is no SMTP server: "Email me my link" on a status page prints the email here instead.
+
+The demo is a sandbox for the whole CLI: it writes its config (membersync.yaml) and its fake secrets
+(demo.env) into its data folder and prints one line to load them in your shell, after which trace,
+resync, status-link, reconcile, backfill, alerts and users work against the running demo. Without
+--data the folder is temporary and removed at exit; with --data it is kept, and a later run there
+reuses the signing key and metrics token saved in its demo.env.
+
+Scenarios:`+names.String(),
 		`  go run ./cmd/membersync demo
   membersync demo --speed 4                 # four times faster
   membersync demo --scenario refund         # play one journey
   membersync demo --no-scenarios --data ./demo-data --listen 127.0.0.1:9000`)
-	dataDir := fs.String("data", "", "data folder for the SQLite database and the generated config (default: a new temporary folder)")
+	dataDir := fs.String("data", "", "data folder for the SQLite database, the generated config and demo.env, kept at exit (default: a temporary folder removed at exit)")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of membersync's HTTP server")
 	speed := fs.Float64("speed", 1, "how much faster than real time the scenarios play")
 	noScenarios := fs.Bool("no-scenarios", false, "start the same world empty")
-	only := fs.String("scenario", "", "play only this scenario (see the list below)")
+	only := fs.String("scenario", "", "play only this scenario (see Scenarios above)")
 	exit := fs.Bool("exit", false, "stop once the scenarios have played (for scripts and CI); exit 1 if one did not converge")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -61,11 +74,14 @@ SMTP server: "Email me my link" on a status page prints the email here instead.`
 	if *speed <= 0 {
 		return errors.New("demo: --speed must be positive")
 	}
-	if *dataDir == "" {
+	keep := *dataDir != ""
+	if !keep {
 		d, err := os.MkdirTemp("", "membersync-demo-")
 		if err != nil {
 			return err
 		}
+		// Runs last, once serve stopped and the database and log are closed.
+		defer os.RemoveAll(d)
 		*dataDir = d
 	} else if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return err
@@ -83,9 +99,18 @@ SMTP server: "Email me my link" on a status page prints the email here instead.`
 	publicURL := "http://" + addr
 	dbPath := filepath.Join(*dataDir, "membersync.db")
 	yaml := w.ConfigYAML(addr, publicURL, "sqlite:"+dbPath)
-	signingKey := randomHex(16)
+	// The generated secrets are saved in demo.env; a later run with the same --data reuses them.
+	envPath := filepath.Join(*dataDir, demoEnvFile)
+	saved, err := readEnvFile(envPath)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	signingKey := saved[config.EnvSigningKey]
+	if len(signingKey) < 32 {
+		signingKey = randomHex(16)
+	}
 	envs := w.Env("", signingKey)
-	envs[config.EnvMetricsToken] = randomHex(12)
+	envs[config.EnvMetricsToken] = cmp.Or(saved[config.EnvMetricsToken], randomHex(12))
 	cfg, err := config.Parse([]byte(yaml), func(k string) string { return envs[k] })
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
@@ -93,6 +118,9 @@ SMTP server: "Email me my link" on a status page prints the email here instead.`
 	cfg.LogFormat = "json"
 	cfgPath := filepath.Join(*dataDir, "membersync.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		return err
+	}
+	if err := writeEnvFile(envPath, envs); err != nil {
 		return err
 	}
 	logPath := filepath.Join(*dataDir, "membersync.log")
@@ -136,8 +164,18 @@ SMTP server: "Email me my link" on a status page prints the email here instead.`
 		fmt.Fprintf(out, "  Admin UI     %s/admin   %s\n", publicURL, login)
 	}
 	fmt.Fprintf(out, "  Metrics      curl -H 'Authorization: Bearer %s' %s/metrics\n", envs[config.EnvMetricsToken], publicURL)
-	fmt.Fprintf(out, "  Data         %s (config, SQLite database, log)\n", *dataDir)
-	fmt.Fprintf(out, "  Journeys     go run ./cmd/membersync trace --config %s ada@example.com\n", cfgPath)
+	if keep {
+		fmt.Fprintf(out, "  Data         %s (config, demo.env, SQLite database, log; kept)\n", *dataDir)
+	} else {
+		fmt.Fprintf(out, "  Data         %s (config, demo.env, SQLite database, log; removed at exit, keep it with --data DIR)\n", *dataDir)
+	}
+	fmt.Fprintf(out, "  Use the CLI  in another shell, while the demo runs:\n")
+	fmt.Fprintf(out, "               %s\n", demoUseLine(*dataDir))
+	who := "EMAIL"
+	if len(scenarios) > 0 && len(scenarios[0].People) > 0 {
+		who = scenarios[0].People[0]
+	}
+	fmt.Fprintf(out, "               go run ./cmd/membersync trace %s   (or status-link --all, reconcile, backfill --since 1h --dry-run, users list)\n", who)
 
 	player := &demo.Player{
 		World: w, WebhookURL: publicURL + "/webhooks/stripe", Speed: *speed, Out: out,
@@ -149,11 +187,10 @@ SMTP server: "Email me my link" on a status page prints the email here instead.`
 			fmt.Fprintf(out, "  Welcome page %s/welcome?session_id=%s\n", publicURL, sessionID)
 		},
 		Done: func(s demo.Scenario) {
-			if s.Name != "new-subscriber" {
-				return
-			}
-			if pid, err := st.PersonIDByEmail(ctx, "ada@example.com"); err == nil {
-				fmt.Fprintf(out, "  Status page  %s/status/%s\n", publicURL, status.NewToken([]byte(signingKey), pid, 30*24*time.Hour, time.Now()))
+			for _, email := range s.People {
+				if pid, err := st.PersonIDByEmail(ctx, email); err == nil {
+					fmt.Fprintf(out, "  Status page  %s/status/%s   (%s)\n", publicURL, status.NewToken([]byte(signingKey), pid, 30*24*time.Hour, time.Now()), email)
+				}
 			}
 		},
 	}

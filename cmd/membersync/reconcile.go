@@ -28,7 +28,8 @@ would exceed its share of Circle's monthly quota (circle.monthly_quota) unless -
 A stranger (someone in a managed access group, or with a managed tag, with no entitlement and no
 comp) gets, with --repair, a person record and a review item (Remove / Comp) by default; with
 reconcile.unknown_members: remove in the config, --repair removes them through the sync instead.
-A dry run never changes anything.
+A dry run never changes anything. It needs STRIPE_SECRET_KEY, CIRCLE_API_TOKEN and KIT_API_KEY (or
+KIT_OAUTH_TOKEN); --from-stripe only the first. Without them it names the missing ones and calls nothing.
 
 --from-stripe instead pages through Stripe's active subscriptions and paid one-time purchases and
 lists the customers membersync has never seen; with --repair it brings them under management.`
@@ -56,6 +57,13 @@ func cmdReconcile(ctx context.Context, e env, args []string) error {
 	}
 	cfg, err := loadConfig(e, *cfgPath)
 	if err != nil {
+		return err
+	}
+	needs := []string{config.ProviderStripe, config.ProviderCircle, config.ProviderKit}
+	if *fromStripe {
+		needs = needs[:1] // it lists Stripe's customers; the syncs it queues run in serve
+	}
+	if err := requireKeys(cfg, "reconcile", needs...); err != nil {
 		return err
 	}
 	a, err := newApp(ctx, cfg, newLogger(e.stderr, cfg.LogFormat), appOptions{})

@@ -57,6 +57,7 @@ func commands() []command {
 	return []command{
 		{"demo", "run everything against built-in fake Stripe, Circle and Kit, with scenarios", cmdDemo},
 		{"serve", "run the webhook endpoint, the sync workers and the admin UI", cmdServe},
+		{"init", "write a config (plans mapped by name) and an env file template from your Stripe, Circle and Kit accounts", cmdInit},
 		{"check", "validate the config and reach each provider once", cmdCheck},
 		{"catalog", "print every Circle access group, Kit tag and sequence, and Stripe price with ids and names", cmdCatalog},
 		{"users", "manage admin accounts and API tokens (add, list, disable, reset-password, token)", cmdUsers},

@@ -45,7 +45,10 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		return probs
 	}
 	log := newLogger(e.stderr, cfg.LogFormat)
-	return serve(ctx, cfg, log, serveOptions{})
+	return serve(ctx, cfg, log, serveOptions{noAdmin: func() {
+		fmt.Fprintf(e.stderr, "No admin account yet. Create the first one (its password is printed once), then sign in at %s/admin:\n  membersync users add you@example.com --role admin --config %s\n",
+			strings.TrimRight(cfg.PublicURL, "/"), shellQuote(config.Path(*cfgPath, e.getenv)))
+	}})
 }
 
 // serveOptions tune serve for tests and the demo.
@@ -55,6 +58,8 @@ type serveOptions struct {
 	ready chan<- string
 	// mailer, when not nil, replaces the configured SMTP server for customers' status links.
 	mailer status.Mailer
+	// noAdmin, when not nil, is called at start when the database has no admin account yet.
+	noAdmin func()
 }
 
 // serve runs the server until ctx ends.
@@ -81,6 +86,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		return err
 	}
 	defer a.close()
+	if opts.noAdmin != nil {
+		if users, err := a.store.AdminUsers(ctx); err == nil && len(users) == 0 {
+			opts.noAdmin()
+		}
+	}
 	logSecrets(log, cfg.Secrets)
 	for _, w := range store.SQLitePermissionWarnings(cfg.DatabaseURL) {
 		log.Warn("database files are not private", "problem", w)

@@ -52,7 +52,7 @@ plans:
 		{"secret key in yaml", base + "stripe:\n  secret_key: sk_live_abcdefghijkl\n", []string{"stripe.secret_key: secrets do not belong in the config file", "STRIPE_SECRET_KEY"}},
 		{"webhook secret value anywhere", base + "support:\n  url: whsec_abcdefghijklmnop\n", []string{"support.url", "STRIPE_WEBHOOK_SECRET"}},
 		{"kit api key", base + "kit:\n  api_key: abc\n", []string{"kit.api_key", "KIT_API_KEY"}},
-		{"unknown key", base + "lisen: x\n", []string{"field lisen not found"}},
+		{"unknown key", base + "lisen: x\n", []string{"line 6: lisen: unknown key (did you mean listen?)"}},
 		{"every problem at once", `
 listen: nope
 database_url: mysql://x

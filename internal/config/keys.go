@@ -66,3 +66,28 @@ func (c *Config) liveKeyProblems() Problems {
 	}
 	return p
 }
+
+// The providers whose credentials MissingKeys checks.
+const (
+	ProviderStripe = "stripe"
+	ProviderCircle = "circle"
+	ProviderKit    = "kit"
+)
+
+// MissingKeys returns the environment variables, among the credentials of the named providers,
+// that are not set: a command lists them and stops rather than call a provider with an empty key.
+// Kit is satisfied by KIT_API_KEY or KIT_OAUTH_TOKEN and is listed as the former.
+func (s Secrets) MissingKeys(providers ...string) []string {
+	var out []string
+	for _, p := range providers {
+		switch {
+		case p == ProviderStripe && s.StripeSecretKey == "":
+			out = append(out, EnvStripeSecretKey)
+		case p == ProviderCircle && s.CircleAPIToken == "":
+			out = append(out, EnvCircleAPIToken)
+		case p == ProviderKit && s.KitAPIKey == "" && s.KitOAuthToken == "":
+			out = append(out, EnvKitAPIKey)
+		}
+	}
+	return out
+}

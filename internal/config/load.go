@@ -1,15 +1,16 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,31 +76,60 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	if len(b) > maxConfigSize {
 		return nil, fmt.Errorf("config: %s is larger than %d bytes", path, maxConfigSize)
 	}
-	return Parse(b, getenv)
+	return parseNamed(path, b, getenv)
 }
 
-// Parse is Load for YAML already in memory.
+// Parse is Load for YAML already in memory; its problems name lines ("line 12: …") but no file.
 func Parse(b []byte, getenv func(string) string) (*Config, error) {
+	return parseNamed("", b, getenv)
+}
+
+// parseNamed reads the YAML b, from the file name (for the messages; "" for none), reporting in one
+// Problems every secret written into it, every unknown key (with the nearest known one), every value
+// of the wrong type and every validation problem, each as `name:line: key.path: what is wrong`.
+func parseNamed(name string, b []byte, getenv func(string) string) (*Config, error) {
+	fc := newFileCheck(name)
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, Problems{"the file is not valid YAML: " + err.Error()}
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := 0
+		if m := linePrefix.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = linePrefix.ReplaceAllString(msg, "")
+		}
+		fc.probs = append(fc.probs, located{line: line, msg: "the file is not valid YAML: " + msg})
+		return nil, fc.problems()
 	}
-	if probs := findSecrets(&root, ""); len(probs) > 0 {
-		return nil, probs
-	}
+	fc.findSecrets(&root, "")
+	fc.walk(&root, reflect.TypeFor[Config](), "")
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, Problems{strings.TrimPrefix(err.Error(), "yaml: ")}
+	if err := root.Decode(&c); err != nil {
+		// walk replaced every value it refused by a null; what the decoder still refuses is
+		// reported as it words it, with its line.
+		var te *yaml.TypeError
+		errs := []string{err.Error()}
+		if errors.As(err, &te) {
+			errs = te.Errors
+		}
+		for _, e := range errs {
+			e = strings.TrimPrefix(e, "yaml: ")
+			line := 0
+			if m := linePrefix.FindStringSubmatch(e); m != nil {
+				line, _ = strconv.Atoi(m[1])
+				e = linePrefix.ReplaceAllString(e, "")
+			}
+			fc.probs = append(fc.probs, located{line: line, msg: e})
+		}
+		return nil, fc.problems()
 	}
 	c.Secrets = SecretsFromEnv(getenv)
 	if c.Secrets.DatabaseURL != "" {
 		c.DatabaseURL = c.Secrets.DatabaseURL
 	}
 	c.applyDefaults()
-	if probs := c.Validate(); len(probs) > 0 {
-		return nil, probs
+	fc.addValidation(c.Validate())
+	if len(fc.probs) > 0 {
+		return nil, fc.problems()
 	}
 	return &c, nil
 }
@@ -137,32 +167,37 @@ var secretKeys = map[string]string{
 var secretValue = regexp.MustCompile(`^(sk|rk)_(live|test)_[0-9A-Za-z]{8,}|^whsec_[0-9A-Za-z]{8,}`)
 
 // findSecrets walks the YAML tree and reports every secret written into the file.
-func findSecrets(n *yaml.Node, path string) Problems {
-	var probs Problems
+func (fc *fileCheck) findSecrets(n *yaml.Node, path string) {
+	if fc.budget--; fc.budget < 0 {
+		return
+	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			probs = append(probs, findSecrets(c, path)...)
+			fc.findSecrets(c, path)
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := join(path, k.Value)
+			if _, seen := fc.lines[p]; !seen {
+				fc.lines[p] = k.Line
+			}
 			if p == "database_url" && v.Kind == yaml.ScalarNode {
 				if what := dsnCredentials(v.Value); what != "" {
-					probs = append(probs, fmt.Sprintf("%s: carries %s; a database password does not belong in the config file: remove it (and change it if the file was shared) and set the whole URL in %s in the environment", p, what, EnvDatabaseURL))
+					fc.report(k.Line, p, "%s: carries %s; a database password does not belong in the config file: remove it (and change it if the file was shared) and set the whole URL in %s in the environment", p, what, EnvDatabaseURL)
 				}
 				continue
 			}
 			if env, ok := secretKeys[strings.ToLower(k.Value)]; ok && v.Kind == yaml.ScalarNode && v.Value != "" {
-				probs = append(probs, fmt.Sprintf("%s: secrets do not belong in the config file; remove it and set %s in the environment", p, env))
+				fc.report(k.Line, p, "%s: secrets do not belong in the config file; remove it and set %s in the environment", p, env)
 				continue
 			}
-			probs = append(probs, findSecrets(v, p)...)
+			fc.findSecrets(v, p)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			probs = append(probs, findSecrets(c, fmt.Sprintf("%s[%d]", path, i))...)
+			fc.findSecrets(c, fmt.Sprintf("%s[%d]", path, i))
 		}
 	case yaml.ScalarNode:
 		if secretValue.MatchString(n.Value) {
@@ -170,10 +205,9 @@ func findSecrets(n *yaml.Node, path string) Problems {
 			if strings.HasPrefix(n.Value, "whsec_") {
 				env = EnvStripeWebhookSecret
 			}
-			probs = append(probs, fmt.Sprintf("%s: holds what looks like a Stripe secret; remove it from the file (and rotate it if the file was shared) and set %s in the environment", path, env))
+			fc.report(n.Line, path, "%s: holds what looks like a Stripe secret; remove it from the file (and rotate it if the file was shared) and set %s in the environment", path, env)
 		}
 	}
-	return probs
 }
 
 func join(path, key string) string {
@@ -463,7 +497,11 @@ func validatePlanGrants(p *Problems, key string, pl Plan) {
 	sort.Strings(stages)
 	for _, s := range stages {
 		if !validStage(s) {
-			p.add("%s.kit.tags.%s: unknown lifecycle stage; use one of %s", key, s, strings.Join(Stages, ", "))
+			hint := ""
+			if near := nearest(s, Stages); near != "" {
+				hint = " (did you mean " + near + "?)"
+			}
+			p.add("%s.kit.tags.%s: unknown lifecycle stage%s; use one of %s", key, s, hint, strings.Join(Stages, ", "))
 		}
 		if pl.Kit.Tags[s] <= 0 {
 			p.add("%s.kit.tags.%s: %d is not a Kit tag id (a positive number)", key, s, pl.Kit.Tags[s])

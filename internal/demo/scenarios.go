@@ -34,7 +34,9 @@ type Player struct {
 type Scenario struct {
 	Name  string
 	Title string
-	Run   func(ctx context.Context, p *Player) error
+	// People are the emails of the scenario's customers (the demo prints a status link for each).
+	People []string
+	Run    func(ctx context.Context, p *Player) error
 	// Check verifies the end state in the fakes once everything settled.
 	Check func(p *Player) error
 }
@@ -137,6 +139,7 @@ func Scenarios() []Scenario {
 	return []Scenario{
 		{
 			Name: "new-subscriber", Title: "a new member subscribes to Pro through Checkout",
+			People: []string{"ada@example.com"},
 			Run: func(ctx context.Context, p *Player) error {
 				w := p.World
 				cus := w.Stripe.CreateCustomer("ada@example.com", "Ada Lovelace")
@@ -161,6 +164,7 @@ func Scenarios() []Scenario {
 		},
 		{
 			Name: "duplicate-delivery", Title: "Stripe delivers every event twice, shuffled",
+			People: []string{"ben@example.com"},
 			Run: func(ctx context.Context, p *Player) error {
 				w := p.World
 				cus := w.Stripe.CreateCustomer("ben@example.com", "Ben")
@@ -187,6 +191,7 @@ func Scenarios() []Scenario {
 		},
 		{
 			Name: "payment-recovers", Title: "a renewal fails, then the card works within the grace period",
+			People: []string{"cara@example.com"},
 			Run: func(ctx context.Context, p *Player) error {
 				w := p.World
 				cus := w.Stripe.CreateCustomer("cara@example.com", "Cara")
@@ -215,6 +220,7 @@ func Scenarios() []Scenario {
 		},
 		{
 			Name: "payment-expires", Title: "a renewal fails and the grace period runs out",
+			People: []string{"dev@example.com"},
 			Run: func(ctx context.Context, p *Player) error {
 				w := p.World
 				cus := w.Stripe.CreateCustomer("dev@example.com", "Dev")
@@ -239,6 +245,7 @@ func Scenarios() []Scenario {
 		},
 		{
 			Name: "refund", Title: "a course buyer is refunded in full",
+			People: []string{"eve@example.com"},
 			Run: func(ctx context.Context, p *Player) error {
 				w := p.World
 				cus := w.Stripe.CreateCustomer("eve@example.com", "Eve")
@@ -254,6 +261,7 @@ func Scenarios() []Scenario {
 		},
 		{
 			Name: "cancel-at-period-end", Title: "a member cancels; access lasts until the period ends",
+			People: []string{"finn@example.com"},
 			Run: func(ctx context.Context, p *Player) error {
 				w := p.World
 				cus := w.Stripe.CreateCustomer("finn@example.com", "Finn")
@@ -275,6 +283,7 @@ func Scenarios() []Scenario {
 		},
 		{
 			Name: "two-customers-one-email", Title: "one person, two Stripe customers with the same email",
+			People: []string{"gia@example.com"},
 			Run: func(ctx context.Context, p *Player) error {
 				w := p.World
 				a := w.Stripe.CreateCustomer("gia@example.com", "Gia")
@@ -291,6 +300,7 @@ func Scenarios() []Scenario {
 		},
 		{
 			Name: "circle-outage", Title: "Circle is down while someone subscribes, then heals",
+			People: []string{"hana@example.com"},
 			Run: func(ctx context.Context, p *Player) error {
 				w := p.World
 				w.Circle.Faults.FailFor(time.Hour, providertest.Fault{Status: 503, Body: `{"success":false,"message":"Service unavailable","error_details":null}`})
@@ -320,6 +330,7 @@ func Scenarios() []Scenario {
 		},
 		{
 			Name: "kit-rate-limit", Title: "Kit rate-limits a burst of new members",
+			People: []string{"ivy@example.com", "jon@example.com", "kai@example.com"},
 			Run: func(ctx context.Context, p *Player) error {
 				w := p.World
 				w.Kit.Faults.FailNext(6, providertest.Fault{Status: 429, Body: "Retry later"})

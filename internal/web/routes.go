@@ -63,13 +63,15 @@ func (s *Server) Routes() http.Handler {
 		respond.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /readyz", s.readyz())
+	mux.HandleFunc("GET /{$}", rootPage)
+	mux.Handle("GET /static/web/", staticHandler())
 	if s.Metrics != nil && s.MetricsToken != "" {
 		mux.Handle("GET /metrics", bearer(s.MetricsToken, s.Metrics.Handler()))
 	}
 	for _, m := range s.Mounts {
 		m.Register(mux)
 	}
-	return securityHeaders(mux)
+	return securityHeaders(notFoundPages(mux))
 }
 
 func (s *Server) now() time.Time {
