@@ -3,7 +3,6 @@ package converge
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/membersync/membersync/internal/identity"
 	"github.com/membersync/membersync/internal/provider"
 	"github.com/membersync/membersync/internal/queue"
-	"github.com/membersync/membersync/internal/store"
 )
 
 // This file owns the Kit step when it cannot run inside the sync. Kit allows 120 requests a minute
@@ -64,36 +62,10 @@ func (w *KitWorker) Timeout(*river.Job[KitArgs]) time.Duration { return leaseTTL
 
 // Work runs one person's Kit step.
 func (w *KitWorker) Work(ctx context.Context, job *river.Job[KitArgs]) error {
-	st := w.Engine.Store
-	owner := leaseOwner(job.ID)
-	ok, err := st.AcquireLease(ctx, job.Args.PersonID, owner, leaseTTL)
-	if errors.Is(err, store.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("person %d no longer exists (merged into another)", job.Args.PersonID))
-	}
-	if err != nil {
+	return w.Engine.leased(ctx, job.JobRow, job.Args.PersonID, "Kit step", func(ctx context.Context) error {
+		_, err := w.Engine.SyncKit(ctx, job.Args.PersonID, job.Args.Events, job.Attempt)
 		return err
-	}
-	if !ok {
-		return river.JobSnooze(time.Second) // a sync of this person runs; this step follows it
-	}
-	defer st.ReleaseLease(context.WithoutCancel(ctx), job.Args.PersonID, owner)
-	_, err = w.Engine.SyncKit(ctx, job.Args.PersonID, job.Args.Events, job.Attempt)
-	if errors.Is(err, store.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("person %d no longer exists (merged)", job.Args.PersonID))
-	}
-	var rerr *errRetry
-	if errors.As(err, &rerr) {
-		if rerr.snooze > 0 {
-			return river.JobSnooze(rerr.snooze)
-		}
-		if job.Attempt >= job.MaxAttempts {
-			w.Engine.review(ctx, &journal{e: w.Engine, ctx: ctx, personID: job.Args.PersonID, attempt: job.Attempt},
-				store.ReviewItem{PersonID: job.Args.PersonID, Kind: "retries_exhausted", ActionKey: "sync",
-					Reason: fmt.Sprintf("the Kit step gave up after %d attempts; fix the cause and retry", job.Attempt), LastError: safeError(rerr.err)})
-		}
-		return rerr.err
-	}
-	return err
+	})
 }
 
 // SyncKit converges the person's Kit tags and sequences to the desired state their last sync saved

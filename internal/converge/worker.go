@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/membersync/membersync/internal/queue"
 	"github.com/membersync/membersync/internal/store"
@@ -61,23 +62,33 @@ func (w *Worker) Timeout(*river.Job[SyncArgs]) time.Duration { return leaseTTL -
 
 // Work syncs one person.
 func (w *Worker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
-	st := w.Engine.Store
+	return w.Engine.leased(ctx, job.JobRow, job.Args.PersonID, "sync", func(ctx context.Context) error {
+		_, err := w.Engine.Sync(ctx, job.Args.PersonID, job.Args.Reason, job.Attempt)
+		return err
+	})
+}
+
+// leased runs one step of a person's sync (step, named what: "sync" or "Kit step") under the
+// person's lease and turns its answer into the job's: a person merged away cancels the job; a
+// lease held by another step snoozes it a second (that step's events bumped the generation, so
+// this one follows it); a rate limit snoozes it without burning an attempt; the last attempt of a
+// retryable failure opens the retries_exhausted review item.
+func (e *Engine) leased(ctx context.Context, job *rivertype.JobRow, personID int64, what string, step func(context.Context) error) error {
 	owner := leaseOwner(job.ID)
-	ok, err := st.AcquireLease(ctx, job.Args.PersonID, owner, leaseTTL)
+	ok, err := e.Store.AcquireLease(ctx, personID, owner, leaseTTL)
 	if errors.Is(err, store.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("person %d no longer exists (merged into another)", job.Args.PersonID))
+		return river.JobCancel(fmt.Errorf("person %d no longer exists (merged into another)", personID))
 	}
 	if err != nil {
 		return err
 	}
 	if !ok {
-		// Another sync of this person runs; this one follows it (events during it bumped the generation).
 		return river.JobSnooze(time.Second)
 	}
-	defer st.ReleaseLease(context.WithoutCancel(ctx), job.Args.PersonID, owner)
-	_, err = w.Engine.Sync(ctx, job.Args.PersonID, job.Args.Reason, job.Attempt)
+	defer e.Store.ReleaseLease(context.WithoutCancel(ctx), personID, owner)
+	err = step(ctx)
 	if errors.Is(err, store.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("person %d no longer exists (merged)", job.Args.PersonID))
+		return river.JobCancel(fmt.Errorf("person %d no longer exists (merged)", personID))
 	}
 	var rerr *errRetry
 	if errors.As(err, &rerr) {
@@ -85,9 +96,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 			return river.JobSnooze(rerr.snooze)
 		}
 		if job.Attempt >= job.MaxAttempts {
-			w.Engine.review(ctx, &journal{e: w.Engine, ctx: ctx, personID: job.Args.PersonID, attempt: job.Attempt},
-				store.ReviewItem{PersonID: job.Args.PersonID, Kind: "retries_exhausted", ActionKey: "sync",
-					Reason: fmt.Sprintf("the sync gave up after %d attempts; fix the cause and retry", job.Attempt), LastError: safeError(rerr.err)})
+			e.review(ctx, &journal{e: e, ctx: ctx, personID: personID, attempt: job.Attempt},
+				store.ReviewItem{PersonID: personID, Kind: "retries_exhausted", ActionKey: "sync",
+					Reason: fmt.Sprintf("the %s gave up after %d attempts; fix the cause and retry", what, job.Attempt), LastError: safeError(rerr.err)})
 		}
 		return rerr.err
 	}

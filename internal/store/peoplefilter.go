@@ -567,24 +567,6 @@ func (tx *Tx) insertRows(ctx context.Context, table string, width int, values []
 	return nil
 }
 
-// int64Column runs a query returning one integer column inside the transaction.
-func (tx *Tx) int64Column(ctx context.Context, query string, args ...any) ([]int64, error) {
-	r, err := tx.query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	var out []int64
-	for r.Next() {
-		var v int64
-		if err := r.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, r.Err()
-}
-
 // inList returns "(?, ?, …)" for ids and the ids as arguments.
 func inList(ids []int64) (string, []any) {
 	args := make([]any, len(ids))
