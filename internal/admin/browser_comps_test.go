@@ -47,7 +47,9 @@ func TestBrowserComp(t *testing.T) {
 
 			b.do(chromedp.SendKeys(chromedp.CSS(`#comps form input[name="reason"]`), "the talk was canceled"),
 				chromedp.Click(chromedp.CSS(`#comps form button[type="submit"]`)),
-				chromedp.WaitVisible(chromedp.CSS("#flash")))
+				// The grant's flash is still on the page until the revoke's answer replaces it:
+				// wait for what only the new page has, the revoked comp's pill.
+				chromedp.WaitVisible(chromedp.CSS("#comps .pill.off")))
 			if comps := b.text("#comps"); !strings.Contains(comps, "comp · revoked") || !strings.Contains(comps, "the talk was canceled") {
 				t.Errorf("after revoking: %s", comps)
 			}
