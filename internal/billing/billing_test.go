@@ -709,6 +709,17 @@ func TestErrors(t *testing.T) {
 		_, err := e.r.Snapshot(ctx, cus)
 		check(t, err, provider.RateLimited, 429, "rate limit")
 	})
+	t.Run("429 while the other reads wait", func(t *testing.T) {
+		// One call a second: the first read sent gets the 429 and pauses the budget for 5 s; the
+		// reads waiting for their second wake into the pause and are refused locally. Whichever read
+		// went first, the snapshot reports Stripe's 429, not a local refusal it caused (CI once saw
+		// get_customer's refusal win over the subscription list's 429).
+		r := billing.NewReader(billing.Config{SecretKey: e.srv.SecretKey(), BaseURL: e.srv.URL,
+			RequestsPerMinute: 60, RateLimitWindow: 5 * time.Second, Now: e.srv.Now})
+		e.srv.Faults.FailNext(1, providertest.Fault{Status: 429})
+		_, err := r.Snapshot(ctx, cus)
+		check(t, err, provider.RateLimited, 429, "rate limit")
+	})
 	t.Run("500 mid-snapshot", func(t *testing.T) {
 		// The customer answers; the subscription list fails.
 		_, err := e.failing(t, "GET /v1/subscriptions").Snapshot(ctx, cus)

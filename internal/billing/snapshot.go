@@ -211,6 +211,9 @@ func (s *snap) customer(ctx context.Context, id string) (entitlement.Customer, e
 		}
 		<-done
 		switch {
+		case cerr != nil && lerr != nil && localThrottle(cerr) && !localThrottle(lerr):
+			// The record waited out the pause that a list's 429 began: the 429 is the cause.
+			return entitlement.Customer{}, lerr
 		case cerr != nil:
 			return entitlement.Customer{}, cerr
 		case c.Deleted:
@@ -225,6 +228,12 @@ func (s *snap) customer(ctx context.Context, id string) (entitlement.Customer, e
 		out.ID = id
 	}
 	return out, nil
+}
+
+// localThrottle reports whether err is a call the budget refused before sending it.
+func localThrottle(err error) bool {
+	var pe *provider.Error
+	return errors.As(err, &pe) && pe.Throttled && pe.Status == 0
 }
 
 // refusedExpand reports whether Stripe refused an expand[] parameter.
