@@ -102,13 +102,14 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, opts appO
 	if opts.serve {
 		a.refusals = &alert.Refusals{Store: st}
 		a.alerts = &alert.Evaluator{Store: st, Config: cfg.Alerts, PublicURL: cfg.PublicURL, CircleMonthlyQuota: cfg.Circle.MonthlyQuota,
-			Notifiers: alert.NewNotifiers(cfg.Alerts, cfg.Secrets.Alerts, a.egress[config.EgressAlerts]), Refusals: a.refusals,
+			SupportSpikeFactor: cfg.Support.SpikeFactor, Notifiers: alert.NewNotifiers(cfg.Alerts, cfg.Secrets.Alerts, a.egress[config.EgressAlerts]), Refusals: a.refusals,
 			Stripe: a.billing,
 			LatestStripeEvent: func(ctx context.Context) (time.Time, bool, error) {
 				ev, ok, err := a.billing.LatestEvent(ctx)
 				return ev.Created, ok, err
 			},
 			OnNotifyFailure: a.metrics.NotifierFailed,
+			WhatChanged:     whatChanged(st),
 			Log:             log.With("component", "alerts")}
 		qopts.Workers = a.workers(opts)
 		qopts.PeriodicJobs = []*river.PeriodicJob{alert.PeriodicJob(),
@@ -117,6 +118,10 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, opts appO
 			qopts.PeriodicJobs = append(qopts.PeriodicJobs, doctor.PeriodicJob(cfg.Doctor.Interval.D()))
 		}
 		a.scheduleCatalog(&qopts)
+		a.scheduleUptime(&qopts)
+		a.scheduleSupport(&qopts)
+		a.scheduleRetention(&qopts)
+		a.scheduleBackup(&qopts)
 	}
 	if a.queue, err = queue.New(st, qopts); err != nil {
 		st.Close()
@@ -136,12 +141,13 @@ func (a *app) workers(opts appOptions) func(q *queue.Queue, w *river.Workers) {
 			Store: st, Billing: a.billing, Circle: a.circle, Kit: a.kit, Queue: q, Plans: cfg.Plans,
 			SkipInvitation: cfg.Circle.SkipInvitation, Log: log.With("component", "sync"), HashKey: hashKey[:],
 			Now: opts.now, Metrics: a.metrics, RateLimitSnooze: opts.rateLimitSnooze,
+			EraseOnCustomerDeleted: cfg.Erasure.OnCustomerDeleted, ErasureKey: cfg.Secrets.ErasureKey(),
 		}
 		river.AddWorker(w, &converge.Worker{Engine: engine})
 		river.AddWorker(w, &converge.KitWorker{Engine: engine})
 		river.AddWorker(w, &converge.ResolveWorker{Store: st, Resolver: a.billing, Queue: q})
 		river.AddWorker(w, &alert.Worker{Evaluator: a.alerts})
-		sweeper := &drift.Sweeper{Store: st, Circle: a.circle, Kit: a.kit, Billing: a.billing, Queue: q, Plans: cfg.Plans,
+		sweeper := &drift.Sweeper{Store: st, Circle: a.circle, Kit: a.kit, Billing: a.billing, Queue: q, Plans: cfg.Plans, ErasureKey: cfg.Secrets.ErasureKey(),
 			Log: log.With("component", "drift")}
 		river.AddWorker(w, &drift.Worker{Sweeper: sweeper, AlertThreshold: cfg.Reconcile.AlertThreshold,
 			Options: drift.Options{MonthlyQuota: cfg.Circle.MonthlyQuota, MaxQuotaShare: cfg.Reconcile.MaxQuotaShare,

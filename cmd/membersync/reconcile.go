@@ -71,7 +71,7 @@ func cmdReconcile(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.close()
-	sw := &drift.Sweeper{Store: a.store, Circle: a.circle, Kit: a.kit, Billing: a.billing, Queue: a.queue, Plans: cfg.Plans,
+	sw := &drift.Sweeper{Store: a.store, Circle: a.circle, Kit: a.kit, Billing: a.billing, Queue: a.queue, Plans: cfg.Plans, ErasureKey: cfg.Secrets.ErasureKey(),
 		Log: quietLogger(e.stderr, cfg.LogFormat)}
 	bar := newProgress(e.stderr)
 

@@ -45,7 +45,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		return probs
 	}
 	log := newLogger(e.stderr, cfg.LogFormat)
-	return serve(ctx, cfg, log, serveOptions{noAdmin: func() {
+	return serve(ctx, cfg, log, serveOptions{configPath: config.Path(*cfgPath, e.getenv), noAdmin: func() {
 		fmt.Fprintf(e.stderr, "No admin account yet. Create the first one (its password is printed once), then sign in at %s/admin:\n  membersync users add you@example.com --role admin --config %s\n",
 			strings.TrimRight(cfg.PublicURL, "/"), shellQuote(config.Path(*cfgPath, e.getenv)))
 	}})
@@ -60,6 +60,8 @@ type serveOptions struct {
 	mailer status.Mailer
 	// noAdmin, when not nil, is called at start when the database has no admin account yet.
 	noAdmin func()
+	// configPath is the config file read, for the deploy history's digest ("" for none).
+	configPath string
 }
 
 // serve runs the server until ctx ends.
@@ -98,6 +100,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	if err := recordStripeMode(ctx, a.store, cfg.Secrets); err != nil {
 		return err
 	}
+	recordStart(ctx, a, cfg, opts, log)
 	st, q, m := a.store, a.queue, a.metrics
 	// Workers get their own context: on shutdown they are stopped after the HTTP server drained.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -157,6 +160,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		Refusals:     a.refusals,
 		Ready:        readiness,
 	}
+	srv.Mounts = append(srv.Mounts, a.supportMounts(log)...)
 	hs := &http.Server{
 		Handler:           srv.Routes(),
 		ReadHeaderTimeout: 10 * time.Second,

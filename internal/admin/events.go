@@ -160,6 +160,19 @@ func (h *Handler) loadEvent(ctx context.Context, id string) (eventView, error) {
 	for _, s := range eff.Steps {
 		v.CausedSteps = append(v.CausedSteps, timelineRow{At: s.At, Kind: s.Kind, What: s.What, Result: s.Result, Detail: s.Detail, EventID: s.EventID})
 	}
+	if pruned, err := h.st.PayloadPrunedAt(ctx, ev.ID); err != nil {
+		return eventView{}, err
+	} else if !pruned.IsZero() {
+		v.Payload = json.RawMessage(`null`)
+		v.Note = fmt.Sprintf("Payload pruned after %d days (retention): the event's id, type, customer and what it caused are kept.",
+			int(pruned.Sub(ev.ReceivedAt).Hours()/24))
+		return v, nil
+	}
+	if len(ev.Payload) == 0 { // forgotten (store.Erase) rather than pruned: the id stays, the content went
+		v.Payload = json.RawMessage(`null`)
+		v.Note = "Payload erased: the person was forgotten (membersync forget); the event's id and type are kept for deduplication."
+		return v, nil
+	}
 	red, depth, err := redactPayload(ev.Payload)
 	if err != nil {
 		v.Payload = json.RawMessage(`{"error":"the stored payload is not JSON"}`)

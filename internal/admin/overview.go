@@ -38,6 +38,12 @@ type overviewView struct {
 	Recovery *recoveryView
 	// Resolved are the alerts resolved in the last day, latest first.
 	Resolved []resolvedAlert
+	// Support is the weekly support volume and the acceptance check (support.go); nil when unreadable.
+	Support *supportVolume
+	// WhatChanged names the start that preceded the problems shown (history.go); nil when none.
+	WhatChanged *whatChangedNote
+	// SiteHealth is the uptime checks and the latest launch audit (sitehealth.go).
+	SiteHealth *siteHealthView
 }
 
 // readiness is a failed readiness check, for the operators.
@@ -143,6 +149,8 @@ func (h *Handler) loadOverview(ctx context.Context) (overviewView, error) {
 	v.Members = h.loadMembership(ctx, now)
 	v.Recovery = h.loadRecovery(ctx, now)
 	v.Resolved = h.loadResolvedAlerts(ctx, now)
+	v.Support = h.loadSupportVolume(ctx, now)
+	v.SiteHealth = h.loadSiteHealth(ctx, now, v.Doctor)
 	if h.ready != nil {
 		if err, at := h.ready(); err != nil {
 			v.NotReady = &readiness{Error: err.Error(), At: at}
@@ -173,6 +181,7 @@ func (h *Handler) loadOverview(ctx context.Context) (overviewView, error) {
 		newChart("Failed syncs", fmt.Sprintf("%d in 24 h", o.FailuresDay), failures, failL, hours),
 		newChart("Time to converge (event → every action confirmed)", "slowest "+roundDuration(slowest), syncMS, syncL, hours),
 	}
+	h.addHistory(ctx, now, &v, hours)
 	switch rec := v.Recovery; {
 	case rec == nil && o.FailuresHour > 0:
 		v.Concerns = append(v.Concerns, fmt.Sprintf("%d sync(s) failed in the last hour", o.FailuresHour))
@@ -206,6 +215,7 @@ func (h *Handler) loadOverview(ctx context.Context) (overviewView, error) {
 	if q := v.CircleQuota; q != nil && q.Warn {
 		v.Concerns = append(v.Concerns, q.Summary()+": at or past the alert threshold of "+q.ThresholdPercent()+" of Circle's monthly quota")
 	}
+	v.Concerns = append(v.Concerns, v.SiteHealth.concerns()...)
 	return v, nil
 }
 
@@ -245,6 +255,12 @@ type overviewJSON struct {
 	Recovery *recoveryJSON `json:"recovery"`
 	// ResolvedAlerts are the alerts resolved in the last day.
 	ResolvedAlerts []resolvedAlert `json:"resolved_alerts"`
+	// Support is the weekly support volume by category and the acceptance check; null when unreadable.
+	Support *supportVolume `json:"support"`
+	// WhatChanged names the serve start that preceded the problems shown; null when none.
+	WhatChanged *whatChangedNote `json:"what_changed"`
+	// SiteHealth is the uptime checks and the latest launch audit.
+	SiteHealth *siteHealthView `json:"site_health"`
 }
 
 type windowJSON struct {
@@ -286,6 +302,9 @@ func (h *Handler) apiOverview(w http.ResponseWriter, r *http.Request, p *princip
 		OpenReviews: o.OpenReviews, People: o.People, PeoplePending: o.PeoplePending,
 		Alerts: v.Alerts, Concerns: v.Concerns, WebhookRefusals: v.Refusals, NotReady: v.NotReady,
 		CircleQuota: v.CircleQuota.json(), Membership: v.Members.json(), Recovery: v.Recovery.json(), ResolvedAlerts: v.Resolved}
+	out.WhatChanged = v.WhatChanged
+	out.Support = v.Support
+	out.SiteHealth = v.SiteHealth
 	if out.ResolvedAlerts == nil {
 		out.ResolvedAlerts = []resolvedAlert{}
 	}

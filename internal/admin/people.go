@@ -42,6 +42,8 @@ type personView struct {
 	// Comps are the person's comps, newest first (comps.go); CompPlans are the plans a comp may grant.
 	Comps     []compRow `json:"comps"`
 	CompPlans []option  `json:"-"`
+	// Support are the person's support messages with their diagnoses, newest first (support.go).
+	Support []supportRow `json:"support_messages"`
 }
 
 // planRow is one plan's desired state and its grants.
@@ -130,6 +132,7 @@ func (h *Handler) loadPerson(ctx context.Context, personID int64) (personView, e
 	v.Links = h.links(pr)
 	v.Story = j.Story(h.cfg.Plans, h.names, h.now())
 	v.Comps, v.CompPlans = h.compsView(j.Comps)
+	v.Support = h.personSupport(ctx, personID)
 	return v, nil
 }
 

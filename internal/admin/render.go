@@ -202,6 +202,7 @@ type chart struct {
 	Empty   bool
 	Bars    []bar
 	Axis    []axisLabel
+	Markers []marker // serve starts in the window (history.go)
 }
 
 type bar struct {

@@ -36,6 +36,8 @@ type Evaluator struct {
 	// CircleMonthlyQuota is Circle's monthly request quota (circle.monthly_quota); 0 disables the
 	// circle_quota rule.
 	CircleMonthlyQuota int
+	// SupportSpikeFactor is support.spike_factor; 0 disables the support_spike rule (support_spike.go).
+	SupportSpikeFactor float64
 	// LatestStripeEvent returns when the newest Stripe event (of the types the endpoint receives)
 	// was created; false when there is none. Nil disables the webhook-silence rule.
 	LatestStripeEvent func(ctx context.Context) (time.Time, bool, error)
@@ -50,6 +52,9 @@ type Evaluator struct {
 	Now func() time.Time
 	// OnNotifyFailure, when set, is told the notifier's name each time one fails (metrics).
 	OnNotifyFailure func(notifier string)
+	// WhatChanged, when set, says what changed before a problem that began at since (the deploy
+	// history): the rules of whatChangedRules append its sentence to their alerts' detail.
+	WhatChanged func(ctx context.Context, what string, since time.Time) string
 
 	mu    sync.Mutex
 	stats map[string]NotifierStats // guarded by mu
@@ -181,6 +186,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 				continue
 			}
 			found = named(names, f)
+			found = e.explain(ctx, r.name, found)
 		}
 		o, err := e.step(ctx, r, found, byRule[r.name], now)
 		out = append(out, o...)

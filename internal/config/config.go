@@ -49,6 +49,18 @@ type Config struct {
 	// Egress tunes the outbound allowlist (see package egress).
 	Egress EgressConfig `yaml:"egress"`
 
+	// Retention says how long what grows with traffic is kept (payloads, provider calls, …).
+	Retention RetentionConfig `yaml:"retention"`
+
+	// Backup schedules local backups of the SQLite database (off unless backup.dir is set).
+	Backup BackupConfig `yaml:"backup"`
+
+	// Erasure configures forgetting a person (GDPR Art. 17); see erasure.go.
+	Erasure ErasureConfig `yaml:"erasure"`
+
+	// Uptime lists the pages probed from outside for the site-health section and the uptime alert.
+	Uptime UptimeConfig `yaml:"uptime"`
+
 	// Secrets are read from the environment by Load, never from YAML.
 	Secrets Secrets `yaml:"-"`
 }
@@ -75,6 +87,16 @@ type MailConfig struct {
 type Support struct {
 	Email string `yaml:"email"`
 	URL   string `yaml:"url"`
+	// KeepBodies, Rules, Baseline and SpikeFactor tune the triage of support messages (support.go).
+	KeepBodies  bool         `yaml:"keep_bodies"`
+	Rules       SupportRules `yaml:"rules"`
+	Baseline    int          `yaml:"baseline"`
+	SpikeFactor float64      `yaml:"spike_factor"`
+	// IMAP, HelpScout, Zendesk and Webhook are where support messages come from (support_sources.go).
+	IMAP      SupportIMAP      `yaml:"imap"`
+	HelpScout SupportHelpScout `yaml:"helpscout"`
+	Zendesk   SupportZendesk   `yaml:"zendesk"`
+	Webhook   SupportWebhook   `yaml:"webhook"`
 }
 
 // StripeConfig holds the non-secret Stripe settings.
@@ -151,6 +173,8 @@ type Secrets struct {
 	// Alerts are the notifiers' secrets (MEMBERSYNC_SLACK_WEBHOOK_URL, MEMBERSYNC_ALERT_WEBHOOK_SECRET,
 	// MEMBERSYNC_SMTP_PASSWORD).
 	Alerts AlertSecrets
+	// Support are the support sources' secrets (MEMBERSYNC_IMAP_PASSWORD, HELPSCOUT_*, ZENDESK_*, …).
+	Support SupportSecrets
 	// DatabaseURL, when set, replaces the config's database_url (Load copies it there): the only
 	// place a database password may be written.
 	DatabaseURL string // MEMBERSYNC_DATABASE_URL

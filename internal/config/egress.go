@@ -24,6 +24,10 @@ const (
 	EgressKit    = "kit"
 	EgressAlerts = "alerts"
 	EgressMail   = "mail"
+	// EgressHelpScout, EgressZendesk and EgressIMAP are the support sources (support_sources.go).
+	EgressHelpScout = "helpscout"
+	EgressZendesk   = "zendesk"
+	EgressIMAP      = "imap"
 )
 
 // EgressPolicies returns the allowlist of each component that calls out: Stripe (the API, the
@@ -69,6 +73,7 @@ func (c *Config) EgressPolicies() map[string]*egress.Policy {
 	} else {
 		addHost(EgressMail, "mail.host", "", 0)
 	}
+	c.addSupportEgress(addURL, addHost)
 	return out
 }
 

@@ -121,7 +121,7 @@ func (s Secrets) Fingerprints() []Fingerprint {
 	if s.DatabaseURL != "" && !db.Set {
 		db = Fingerprint{Env: EnvDatabaseURL, Set: true, Detail: "no password"}
 	}
-	return []Fingerprint{
+	return append([]Fingerprint{
 		stripe, webhook,
 		one(EnvCircleAPIToken, s.CircleAPIToken),
 		one(EnvKitAPIKey, s.KitAPIKey),
@@ -132,7 +132,7 @@ func (s Secrets) Fingerprints() []Fingerprint {
 		one(EnvAlertWebhookSecret, s.Alerts.WebhookSecret),
 		one(EnvSMTPPassword, s.Alerts.SMTPPassword),
 		db,
-	}
+	}, s.Support.fingerprints(one)...)
 }
 
 // fingerprint is the first 8 hex digits of HMAC-SHA256(key, name 0x00 value).

@@ -144,6 +144,7 @@ func SecretsFromEnv(getenv func(string) string) Secrets {
 		SigningKey:      strings.TrimSpace(getenv(EnvSigningKey)),
 		MetricsToken:    strings.TrimSpace(getenv(EnvMetricsToken)),
 		Alerts:          alertSecretsFromEnv(getenv),
+		Support:         supportSecretsFromEnv(getenv),
 		DatabaseURL:     strings.TrimSpace(getenv(EnvDatabaseURL)),
 	}
 	for _, w := range strings.Split(getenv(EnvStripeWebhookSecret), ",") {
@@ -219,6 +220,10 @@ func join(path, key string) string {
 
 func (c *Config) applyDefaults() {
 	c.Alerts.applyDefaults()
+	c.defaultSupportSources()
+	c.defaultSupport()
+	c.defaultRetention()
+	c.defaultBackup()
 	if c.Reconcile.Interval == 0 {
 		c.Reconcile.Interval = Duration(24 * time.Hour)
 	}
@@ -285,6 +290,7 @@ func (c *Config) applyDefaults() {
 			c.Plans[i].Name = c.Plans[i].ID
 		}
 	}
+	c.defaultUptime()
 }
 
 // Stages are the lifecycle stages a plan's Kit tags may name.
@@ -307,6 +313,11 @@ func (c *Config) Validate() Problems {
 	c.validateKit(&p)
 	c.validateSchedules(&p)
 	c.Egress.validate(&p)
+	c.validateUptime(&p)
+	c.validateSupportSources(&p)
+	c.validateSupport(&p)
+	c.validateRetention(&p)
+	c.validateBackup(&p)
 	p = append(p, c.Alerts.validate("alerts")...)
 	return p
 }

@@ -117,6 +117,10 @@ type Engine struct {
 	// RateLimitSnooze is how long a sync waits after a provider's 429 without Retry-After (default
 	// 30 s: Kit's window is a minute).
 	RateLimitSnooze time.Duration
+	// EraseOnCustomerDeleted erases a person once every Stripe customer of theirs is deleted
+	// (config erasure.on_customer_deleted); ErasureKey keys the tombstone's email hash (erasure.go).
+	EraseOnCustomerDeleted bool
+	ErasureKey             []byte
 }
 
 func (e *Engine) rateLimitSnooze() time.Duration {
@@ -174,26 +178,49 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	j := &journal{e: e, ctx: ctx, personID: personID, attempt: attempt, log: log}
 	ctx = provider.WithObserver(ctx, j.call)
 
-	// 1. Billing: every Stripe customer of the person, including others with the same email; for a
-	// new person, Circle's member search beside it (searchAhead).
-	ahead := e.searchAhead(ctx, person)
-	defer ahead.stop()
-	bctx := ctx
-	if ahead != nil {
-		bctx = stripebilling.WithCustomerSeen(ctx, ahead.seen)
+	// 0. Erasure (erasure.go): an erasing person syncs to no access without reading Stripe.
+	erasing, done, err := e.erasureStep(ctx, j, person, begun)
+	if rerr := (*errRetry)(nil); errors.As(err, &rerr) {
+		return out, e.failed(ctx, j, log, person, attempt, "stripe", rerr.err)
 	}
-	billing, stripeErr, err := e.readBilling(bctx, j, person)
 	if err != nil {
 		return out, err
 	}
-	if stripeErr != nil {
-		return out, e.failed(ctx, j, log, person, attempt, "stripe", stripeErr)
+	if done {
+		return out, nil
 	}
-
-	// 2. Identity: the person's email as Stripe holds it now.
-	email, name, merged, err := e.resolveIdentity(ctx, j, &person, billing)
-	if err != nil {
-		return out, err
+	var billing entitlement.Billing
+	var ahead *memberSearch
+	email, name, merged := person.Email, person.Name, false
+	if !erasing {
+		// 1. Billing: every Stripe customer of the person, including others with the same email; for a
+		// new person, Circle's member search beside it (searchAhead).
+		ahead = e.searchAhead(ctx, person)
+		defer ahead.stop()
+		bctx := ctx
+		if ahead != nil {
+			bctx = stripebilling.WithCustomerSeen(ctx, ahead.seen)
+		}
+		var stripeErr error
+		billing, stripeErr, err = e.readBilling(bctx, j, person)
+		if err != nil {
+			return out, err
+		}
+		if stripeErr != nil {
+			return out, e.failed(ctx, j, log, person, attempt, "stripe", stripeErr)
+		}
+		if erasing, err = e.eraseDeleted(ctx, j, person, billing, begun); err != nil {
+			return out, err
+		}
+	}
+	if !erasing {
+		// 2. Identity: the person's email as Stripe holds it now.
+		email, name, merged, err = e.resolveIdentity(ctx, j, &person, billing)
+		if err != nil {
+			return out, err
+		}
+	} else {
+		billing = entitlement.Billing{}
 	}
 	if !hashed && email != "" {
 		log = log.With("person", identity.Hash(e.HashKey, email))
@@ -210,7 +237,9 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	if err != nil {
 		return out, err
 	}
-	billing.Comps = store.EntitlementComps(comps)
+	if !erasing {
+		billing.Comps = store.EntitlementComps(comps)
+	}
 	desired := entitlement.Compute(billing, e.Plans, e.now())
 	out.Desired = desired
 	// The snapshot lets the status pages show each Stripe customer only what it bought.
@@ -233,7 +262,7 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 		return out, err
 	}
 	c := &converger{e: e, ctx: ctx, j: j, person: &person, email: email, name: name, desired: desired, applied: applied, blocked: blocked, ahead: ahead}
-	if e.Queue != nil {
+	if e.Queue != nil && !erasing {
 		// Kit paces a launch (120 requests a minute): a sync that would wait for it hands Kit to
 		// its own job, so that the next buyers' Circle access does not wait behind this email.
 		c.handoff, c.kctx = true, provider.WithMaxWait(ctx, kitInlineWait)
@@ -302,6 +331,9 @@ func (e *Engine) Sync(ctx context.Context, personID int64, reason string, attemp
 	e.Metrics.Sync(result, dur)
 	j.add("sync", "sync", reason, result, 0, dur, fmt.Sprintf("%d action(s), %d call(s)", len(c.actions), j.calls.Load()))
 	log.Info("sync", "action", "sync", "result", result, "actions", len(c.actions), "calls", j.calls.Load(), "duration_ms", dur.Milliseconds())
+	if erasing && result == "converged" {
+		return out, e.finishErasure(ctx, personID)
+	}
 	return out, nil
 }
 

@@ -288,6 +288,10 @@ type Sweeper struct {
 	Log     *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ErasureKey keys the erased emails' hashes (config.Secrets.ErasureKey): a stranger whose email
+	// was erased (membersync forget --local-only leaves them in Circle and Kit) is left alone and
+	// its email dropped from the report, so a sweep never brings a forgotten address back.
+	ErasureKey []byte
 }
 
 func (s *Sweeper) now() time.Time {

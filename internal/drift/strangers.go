@@ -39,7 +39,10 @@ func (sw *sweep) strangers(ctx context.Context) error {
 	if remove && sw.s.Queue == nil {
 		return errors.New("removing strangers needs a job queue")
 	}
-	var list []*stranger
+	var (
+		list []*stranger
+		err  error
+	)
 	byEmail := map[string]*stranger{}
 	noEmail := map[[2]any]bool{}
 	for i, d := range sw.rep.Differences {
@@ -58,6 +61,9 @@ func (sw *sweep) strangers(ctx context.Context) error {
 		}
 		st.diffs = append(st.diffs, i)
 	}
+	if list, err = sw.withoutErased(ctx, list); err != nil {
+		return err
+	}
 	if len(noEmail) > 0 {
 		sw.problem("%d strangers in managed access groups were not looked up (the lookup limit or budget), so they are only reported; the next sweeps look them up", len(noEmail))
 	}
@@ -75,6 +81,34 @@ func (sw *sweep) strangers(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// withoutErased drops from list the strangers whose email membersync erased (a tombstone holds
+// its keyed hash), and their email from the report's differences: the founder asked membersync to
+// forget them, and left them in Circle or Kit (forget --local-only) or added them again by hand.
+func (sw *sweep) withoutErased(ctx context.Context, list []*stranger) ([]*stranger, error) {
+	if len(sw.s.ErasureKey) == 0 {
+		return list, nil
+	}
+	kept, erased := list[:0], 0
+	for _, st := range list {
+		tombs, err := sw.s.Store.ErasuresByEmail(ctx, sw.s.ErasureKey, st.email)
+		if err != nil {
+			return nil, fmt.Errorf("reading erasures: %w", err)
+		}
+		if len(tombs) == 0 {
+			kept = append(kept, st)
+			continue
+		}
+		erased++
+		for _, at := range st.diffs {
+			sw.rep.Differences[at].Email = ""
+		}
+	}
+	if erased > 0 {
+		sw.problem("%d strangers in managed groups or tags are people membersync erased (membersync forget); they are left alone: remove them in Circle or Kit by hand if they should not be there", erased)
+	}
+	return kept, nil
 }
 
 // stranger records one stranger's person and either enqueues their removal or opens their item.

@@ -223,3 +223,59 @@ func TestStrangerWhoPays(t *testing.T) {
 		})
 	}
 }
+
+// TestErasedStrangerLeftAlone: a member membersync erased with forget --local-only (left in
+// Circle and Kit) is not made a person again by the sweep, gets no review item, and the report
+// keeps no trace of the email; without the erasure key the same member is an ordinary stranger.
+func TestErasedStrangerLeftAlone(t *testing.T) {
+	for _, dialect := range storetest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			e := newEnv(t, dialect)
+			const ana = "ana@example.com"
+			key := []byte("erasure key of this test")
+			var pid int64
+			must(t, e.st.InTx(e.ctx, func(tx *store.Tx) (err error) {
+				if pid, _, err = tx.PersonForEmail(e.ctx, ana); err != nil {
+					return err
+				}
+				_, err = tx.BeginErasure(e.ctx, store.EraseRequest{PersonID: pid, Reason: "asked by email", By: "test", LocalOnly: true, Key: key})
+				return err
+			}))
+			if _, err := e.st.FinishErasure(e.ctx, pid); err != nil {
+				t.Fatal(err)
+			}
+			e.circle.CreateMemberDirect(ana, "Ana")
+			must(t, e.circle.AddToGroupDirect(e.proGroup, ana))
+			must(t, e.kit.TagDirect(e.tagActive, ana))
+
+			e.sweeper.ErasureKey = key
+			rep, err := e.sweeper.Run(e.ctx, drift.Options{Repair: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.st.PersonIDByEmail(e.ctx, ana); err == nil {
+				t.Error("the sweep made a person of an erased email")
+			}
+			if items := openStrangerItems(t, e); len(items) != 0 || rep.StrangersReviewed != 0 {
+				t.Errorf("erased member got review items %v (reviewed %d)", items, rep.StrangersReviewed)
+			}
+			for _, d := range rep.Differences {
+				if strings.EqualFold(d.Email, ana) {
+					t.Errorf("the report names the erased email: %+v", d)
+				}
+			}
+			if !slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, "erased") }) {
+				t.Errorf("report problems %q do not say erased members were left alone", rep.Problems)
+			}
+
+			// Without the key the sweep cannot tell: an ordinary stranger (the test can fail).
+			e.sweeper.ErasureKey = nil
+			if rep, err = e.sweeper.Run(e.ctx, drift.Options{Repair: true}); err != nil {
+				t.Fatal(err)
+			}
+			if rep.StrangersReviewed != 1 {
+				t.Errorf("without the key: reviewed %d strangers, want 1", rep.StrangersReviewed)
+			}
+		})
+	}
+}

@@ -140,6 +140,8 @@ func (t *teller) summary(r *run) string {
 	case len(parts) > 0:
 	case r.result == "merged":
 		return "merged into the person with the same email"
+	case r.end.Before(t.f.CallsPruned.Horizon) && r.result == "converged":
+		return "it converged; what it changed is no longer known (provider calls are pruned after " + span(t.f.CallsPruned.Keep) + ", see retention)"
 	case r.result == "converged":
 		return "nothing to change, Circle and Kit already matched"
 	case r.result == "":

@@ -38,6 +38,9 @@ type Journey struct {
 	Billing *entitlement.Billing
 	// Comps are the person's comps (store.Comps), revoked and ended ones included, oldest first.
 	Comps []store.Comp
+	// CallsPruned is the last retention pass over provider calls (zero: none pruned): a sync that
+	// ended before its Horizon lost its calls, it did not make none.
+	CallsPruned store.PruneHorizon
 }
 
 // Step is one line of the timeline.
@@ -93,6 +96,9 @@ func Load(ctx context.Context, st *store.Store, personID int64) (*Journey, error
 		return nil, err
 	}
 	j.Journal = entries
+	if hs, err := st.PruneHorizons(ctx); err == nil { // unreadable: old syncs told as if nothing was pruned
+		j.CallsPruned = hs[store.PruneJournalCalls]
+	}
 	for _, en := range entries {
 		j.Steps = append(j.Steps, StepOf(en))
 	}
@@ -143,7 +149,8 @@ func withRetryPayload(ctx context.Context, st *store.Store, evs []store.Event) e
 func (j *Journey) Facts(plans []plan.Plan, now time.Time) Facts {
 	d, _ := j.Desired() // unreadable: told as not synced yet
 	return Facts{Person: j.Person, Events: j.Events, Journal: j.Journal, Billing: j.Billing, Desired: d, Sync: j.Sync,
-		Applied: j.Applied, Reviews: j.Reviews, Comps: storyComps(j.Comps), Plans: plans, Now: now}
+		Applied: j.Applied, Reviews: j.Reviews, Comps: storyComps(j.Comps), Plans: plans, Now: now,
+		CallsPruned: j.CallsPruned}
 }
 
 // storyComps returns the comps as the story tells them.

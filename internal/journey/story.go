@@ -37,6 +37,8 @@ type Facts struct {
 	Comps []Comp
 	Plans []plan.Plan
 	Now   time.Time
+	// CallsPruned is retention's last pass over provider calls (Journey.CallsPruned).
+	CallsPruned store.PruneHorizon
 }
 
 // Comp is an operator's manual grant of a plan: an entitlement input beside Stripe, with a reason

@@ -34,6 +34,8 @@ type Metrics struct {
 	throttleWait   *prometheus.HistogramVec
 	reviewsOpened  *prometheus.CounterVec
 	notifyFailures *prometheus.CounterVec
+	// supportMessages counts triaged support messages by category and source (SupportMessage).
+	supportMessages *prometheus.CounterVec
 	// circleQuota is Circle's monthly request quota, exported while above 0 (SetCircleQuota).
 	circleQuota atomic.Int64
 }
@@ -74,7 +76,9 @@ func New(gauges Gauges, firing func(ctx context.Context) int, log *slog.Logger) 
 		Help: "Review items opened, by kind."}, []string{"kind"})
 	m.notifyFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "membersync_notifier_failures_total",
 		Help: "Alert notifications that could not be delivered, by notifier."}, []string{"notifier"})
-	r.MustRegister(m.webhooks, m.ackLatency, m.events, m.syncs, m.syncDuration, m.converge, m.calls, m.callLatency, m.throttleWait, m.reviewsOpened, m.notifyFailures)
+	m.supportMessages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "membersync_support_messages_total",
+		Help: "Support messages triaged by this process, by category (access, welcome_email, billing, refund, other) and source."}, []string{"category", "source"})
+	r.MustRegister(m.webhooks, m.ackLatency, m.events, m.syncs, m.syncDuration, m.converge, m.calls, m.callLatency, m.throttleWait, m.reviewsOpened, m.notifyFailures, m.supportMessages)
 	if gauges != nil {
 		r.MustRegister(&dbCollector{g: gauges, firing: firing, log: log, quota: &m.circleQuota})
 	}
@@ -140,6 +144,14 @@ func (m *Metrics) NotifierFailed(notifier string) {
 	m.notifyFailures.WithLabelValues(notifier).Inc()
 }
 
+// SupportMessage counts a triaged support message (support.Metrics).
+func (m *Metrics) SupportMessage(category, source string) {
+	if m == nil {
+		return
+	}
+	m.supportMessages.WithLabelValues(category, source).Inc()
+}
+
 // Call is a provider.Observer: it counts and times every provider call.
 func (m *Metrics) Call(c provider.Call) {
 	if m == nil {
@@ -200,10 +212,19 @@ var (
 	descFiring      = prometheus.NewDesc("membersync_alerts_firing", "Alerts currently firing.", nil, nil)
 	descCircleUsed  = prometheus.NewDesc("membersync_circle_quota_used", "Circle Admin API requests this UTC month, counted across instances and credentials (on SQLite written every minute).", nil, nil)
 	descCircleLimit = prometheus.NewDesc("membersync_circle_quota_limit", "Circle's monthly request quota (circle.monthly_quota).", nil, nil)
+	descSupportWeek = prometheus.NewDesc("membersync_support_messages_week", "Support messages received in the last 7 days, by category (the weekly volume the seed tracks).", []string{"category"}, nil)
 )
 
+// supportCategories are the support message categories (support.Categories): a bounded label set.
+var supportCategories = []string{"access", "welcome_email", "billing", "refund", "other"}
+
+// supportCounts is read, when the Gauges provide it (*store.Store does), for the weekly support volume.
+type supportCounts interface {
+	SupportCounts(ctx context.Context, from time.Time, weeks int) ([]map[string]int, error)
+}
+
 func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueueDepth, descQueueAge, descOpenReviews, descMonthCalls, descShare, descFiring, descCircleUsed, descCircleLimit} {
+	for _, d := range []*prometheus.Desc{descQueueDepth, descQueueAge, descOpenReviews, descMonthCalls, descShare, descFiring, descCircleUsed, descCircleLimit, descSupportWeek} {
 		ch <- d
 	}
 }
@@ -243,6 +264,15 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descCircleUsed, prometheus.GaugeValue, float64(n))
 		} else {
 			c.log.Warn("metrics: Circle requests this month", "err", err)
+		}
+	}
+	if sc, ok := c.g.(supportCounts); ok {
+		if weeks, err := sc.SupportCounts(ctx, now.Add(-7*24*time.Hour+time.Microsecond), 1); err == nil {
+			for _, cat := range supportCategories {
+				ch <- prometheus.MustNewConstMetric(descSupportWeek, prometheus.GaugeValue, float64(weeks[0][cat]), cat)
+			}
+		} else {
+			c.log.Warn("metrics: support messages this week", "err", err)
 		}
 	}
 	if q := c.quota.Load(); q > 0 {

@@ -171,7 +171,8 @@ func (s *Store) MergePerson(ctx context.Context, from, into int64) (needsSync bo
 			"UPDATE stripe_events SET person_id = ? WHERE person_id = ?",
 			"UPDATE journal SET person_id = ? WHERE person_id = ?",
 			"UPDATE review_items SET person_id = ? WHERE person_id = ?",
-			"UPDATE comps SET person_id = ? WHERE person_id = ?", // an operator's grant follows the person
+			"UPDATE comps SET person_id = ? WHERE person_id = ?",            // an operator's grant follows the person
+			"UPDATE support_messages SET person_id = ? WHERE person_id = ?", // and so do their support messages
 		} {
 			if _, err := tx.exec(ctx, q, into, from); err != nil {
 				return fmt.Errorf("merging person %d into %d: %w", from, into, err)

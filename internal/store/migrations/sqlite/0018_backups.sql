@@ -1,0 +1,3 @@
+-- Backups (internal/store/backup.go, internal/backup) need no schema: a backup is a file, and the
+-- outcome of the last scheduled backup is kept in instance_settings (keys backup_last_ok and
+-- backup_last_failed). This number stays so that the migrations run without a gap.
