@@ -45,6 +45,9 @@ func (a *app) scheduleRetention(opts *queue.Options) {
 			"bytes", setup.Before.FileBytes())
 	}
 	runner := &retention.Runner{Store: a.store, Policy: retention.Policy(a.cfg.Retention), ReclaimPages: reclaimPagesPerPass, Log: log}
+	if a.metrics != nil {
+		runner.Observe = a.metrics.Retention
+	}
 	register := opts.Workers
 	opts.Workers = func(q *queue.Queue, w *river.Workers) {
 		if register != nil {

@@ -36,6 +36,9 @@ type Metrics struct {
 	notifyFailures *prometheus.CounterVec
 	// supportMessages counts triaged support messages by category and source (SupportMessage).
 	supportMessages *prometheus.CounterVec
+	// pruned counts the rows retention pruned, by kind; reclaimed the bytes SQLite handed back.
+	pruned    *prometheus.CounterVec
+	reclaimed prometheus.Counter
 	// circleQuota is Circle's monthly request quota, exported while above 0 (SetCircleQuota).
 	circleQuota atomic.Int64
 }
@@ -78,7 +81,12 @@ func New(gauges Gauges, firing func(ctx context.Context) int, log *slog.Logger) 
 		Help: "Alert notifications that could not be delivered, by notifier."}, []string{"notifier"})
 	m.supportMessages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "membersync_support_messages_total",
 		Help: "Support messages triaged by this process, by category (access, welcome_email, billing, refund, other) and source."}, []string{"category", "source"})
-	r.MustRegister(m.webhooks, m.ackLatency, m.events, m.syncs, m.syncDuration, m.converge, m.calls, m.callLatency, m.throttleWait, m.reviewsOpened, m.notifyFailures, m.supportMessages)
+	m.pruned = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "membersync_retention_pruned_rows_total",
+		Help: "Rows the retention job deleted or emptied, by kind (event_payloads, journal_calls, journal_detail, …)."}, []string{"kind"})
+	m.reclaimed = prometheus.NewCounter(prometheus.CounterOpts{Name: "membersync_retention_reclaimed_bytes_total",
+		Help: "Bytes the retention job handed back to the file system (SQLite incremental vacuum)."})
+	r.MustRegister(m.webhooks, m.ackLatency, m.events, m.syncs, m.syncDuration, m.converge, m.calls, m.callLatency, m.throttleWait, m.reviewsOpened, m.notifyFailures, m.supportMessages,
+		m.pruned, m.reclaimed)
 	if gauges != nil {
 		r.MustRegister(&dbCollector{g: gauges, firing: firing, log: log, quota: &m.circleQuota})
 	}
@@ -150,6 +158,17 @@ func (m *Metrics) SupportMessage(category, source string) {
 		return
 	}
 	m.supportMessages.WithLabelValues(category, source).Inc()
+}
+
+// Retention counts what one retention pass pruned (rows per kind) and reclaimed (bytes).
+func (m *Metrics) Retention(rows map[string]int64, reclaimedBytes int64) {
+	if m == nil {
+		return
+	}
+	for kind, n := range rows {
+		m.pruned.WithLabelValues(kind).Add(float64(n))
+	}
+	m.reclaimed.Add(float64(max(reclaimedBytes, 0)))
 }
 
 // Call is a provider.Observer: it counts and times every provider call.

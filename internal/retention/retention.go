@@ -56,6 +56,8 @@ type Runner struct {
 	// ReclaimPages bounds the pages one pass hands back (0: all that are free).
 	ReclaimPages int64
 	Log          *slog.Logger
+	// Observe receives each pass's counts (the Prometheus metrics); nil drops them.
+	Observe func(rows map[string]int64, reclaimedBytes int64)
 	// Now is the clock the retention periods count back from; nil means time.Now.
 	Now func() time.Time
 }
@@ -145,6 +147,13 @@ func (w *Worker) Work(ctx context.Context, _ *river.Job[Args]) error {
 	p, err := w.Runner.Run(ctx)
 	log := w.Runner.log()
 	p.Log(log)
+	if w.Runner.Observe != nil {
+		rows := map[string]int64{}
+		for _, k := range p.Pruned.Kinds {
+			rows[k.Kind] = k.Rows
+		}
+		w.Runner.Observe(rows, p.ReclaimedBytes)
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("retention pass cut short; the next one carries on", "err", err)
 		return nil
