@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/membersync/membersync/internal/identity"
 	"github.com/membersync/membersync/internal/store"
@@ -145,4 +146,32 @@ func (h *Handler) apiForget(w http.ResponseWriter, r *http.Request, p *principal
 	}
 	writeJSON(w, status, forgetResult{Status: e.State, PersonID: id, Erasure: e.ID, Customers: e.CustomerIDs, LocalOnly: e.LocalOnly})
 	return nil
+}
+
+// erasureNote is a person's erasure as the person page shows it: under way (the sync removing their
+// access) or done. The reason never holds the email (store.BeginErasure cut it out).
+type erasureNote struct {
+	State       string    `json:"state"` // erasing | erased
+	By          string    `json:"by"`
+	Reason      string    `json:"reason"`
+	LocalOnly   bool      `json:"local_only"`
+	RequestedAt time.Time `json:"requested_at"`
+	ErasedAt    time.Time `json:"erased_at,omitzero"`
+}
+
+// erasureNote returns the person's erasure, nil when they are not erasing or erased (a person
+// managed again after an erasure keeps the tombstone but is neither).
+func (h *Handler) erasureNote(ctx context.Context, personID int64) (*erasureNote, error) {
+	state, err := h.st.ErasureState(ctx, personID)
+	if err != nil || state == "" {
+		return nil, err
+	}
+	e, err := h.st.LatestErasure(ctx, personID)
+	if errors.Is(err, store.ErrNotFound) {
+		return &erasureNote{State: state}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &erasureNote{State: state, By: e.By, Reason: e.Reason, LocalOnly: e.LocalOnly, RequestedAt: e.RequestedAt, ErasedAt: e.ErasedAt}, nil
 }

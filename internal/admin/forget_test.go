@@ -90,6 +90,8 @@ func TestForgetForm(t *testing.T) {
 			// The page says so.
 			if _, page := admin.get(base + "?m=forgetting"); !strings.Contains(page, "Erasure begun") {
 				t.Error("no flash after the erase form")
+			} else if !strings.Contains(page, `id="erasure"`) || !strings.Contains(page, "Being erased since") {
+				t.Error("the person page does not say the erasure is under way")
 			}
 		})
 	}
@@ -129,6 +131,15 @@ func TestForgetAPILocalOnly(t *testing.T) {
 			ev, err := f.st.Event(ctx, f.eventID)
 			if err != nil || len(ev.Payload) != 0 {
 				t.Errorf("event after erasure: %q, %v", ev.Payload, err)
+			}
+			// The person says who erased them and why.
+			_, page := admin.get(fmt.Sprintf("/api/v1/people/%d", f.personID))
+			var pv struct {
+				Erasure *erasureNote `json:"erasure"`
+			}
+			if err := json.Unmarshal([]byte(page), &pv); err != nil || pv.Erasure == nil || pv.Erasure.State != store.Erased ||
+				pv.Erasure.Reason != "asked by phone" || !pv.Erasure.LocalOnly || pv.Erasure.ErasedAt.IsZero() {
+				t.Errorf("the person's erasure = %+v (%v)", pv.Erasure, err)
 			}
 			if resp, body := admin.postJSON(path, map[string]any{"reason": "again", "confirm": "FORGET"}); resp.StatusCode != http.StatusConflict ||
 				!strings.Contains(body, "already erased") {

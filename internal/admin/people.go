@@ -44,6 +44,8 @@ type personView struct {
 	CompPlans []option  `json:"-"`
 	// Support are the person's support messages with their diagnoses, newest first (support.go).
 	Support []supportRow `json:"support_messages"`
+	// Erasure is the person's erasure (forget.go) while it runs or once done; nil otherwise.
+	Erasure *erasureNote `json:"erasure,omitempty"`
 }
 
 // planRow is one plan's desired state and its grants.
@@ -133,6 +135,9 @@ func (h *Handler) loadPerson(ctx context.Context, personID int64) (personView, e
 	v.Story = j.Story(h.cfg.Plans, h.names, h.now())
 	v.Comps, v.CompPlans = h.compsView(j.Comps)
 	v.Support = h.personSupport(ctx, personID)
+	if v.Erasure, err = h.erasureNote(ctx, personID); err != nil {
+		return personView{}, err
+	}
 	return v, nil
 }
 
