@@ -100,7 +100,8 @@ func checkConnections(ctx context.Context, a *app) []connCheck {
 			}
 		}
 	}
-	return append(out, kit)
+	out = append(out, kit)
+	return append(out, a.supportChecks(ctx)...)
 }
 
 // requireKeys refuses command, before any call, when a key of the providers it calls is not set:

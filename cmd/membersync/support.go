@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"github.com/riverqueue/river"
 
@@ -109,4 +112,53 @@ func (a *app) supportMounts(log *slog.Logger) []web.Mounter {
 		return nil
 	}
 	return []web.Mounter{h}
+}
+
+// supportChecks tries each configured support source's credentials once (check, and the admin's
+// "Check connections"): the mailbox login, Help Scout's token, Zendesk's API user. A source that is
+// not configured adds no line; one whose secret is not set is not called.
+func (a *app) supportChecks(ctx context.Context) []connCheck {
+	s, sec := a.cfg.Support, a.cfg.Secrets.Support
+	var out []connCheck
+	if s.IMAP.Enabled() {
+		c := connCheck{Name: "Mailbox"}
+		if sec.IMAPPassword == "" {
+			c.Message, c.Fix = "not called: "+config.EnvIMAPPassword+" is not set", "set "+config.EnvIMAPPassword+" in the environment"
+		} else {
+			p := &sources.Poller{Config: s.IMAP, Password: sec.IMAPPassword, Dial: a.egress[config.EgressIMAP].DialContext}
+			if n, err := p.Check(ctx); err != nil {
+				c.Message, c.Fix = err.Error(), "check support.imap.host, security, username and "+config.EnvIMAPPassword
+			} else {
+				c.OK, c.Message = true, fmt.Sprintf("logged in to %s; %q holds %d messages (read-only)", s.IMAP.Host, s.IMAP.Mailbox, n)
+			}
+		}
+		out = append(out, c)
+	}
+	for source, poster := range a.notePosters() {
+		var c connCheck
+		var err error
+		switch p := poster.(type) {
+		case *sources.HelpScout:
+			c.Name = "Help Scout"
+			if err = p.Check(ctx); err == nil {
+				c.Message = "the app's credentials get an access token: notes can be posted"
+			}
+		case *sources.Zendesk:
+			c.Name = "Zendesk"
+			var role string
+			if role, err = p.Check(ctx); err == nil {
+				c.Message = "the API token acts as " + p.Email + " (" + role + "): notes can be posted"
+			}
+		default:
+			continue
+		}
+		if err != nil {
+			c.Message, c.Fix = err.Error(), "notes are not posted to "+source+" until this works; the diagnosis still shows in the admin"
+		} else {
+			c.OK = true
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(x, y connCheck) int { return strings.Compare(x.Name, y.Name) })
+	return out
 }

@@ -15,27 +15,63 @@ import (
 	"github.com/membersync/membersync/internal/config"
 	"github.com/membersync/membersync/internal/queue"
 	"github.com/membersync/membersync/internal/support/sources"
+	"github.com/membersync/membersync/internal/support/sources/helpscouttest"
+	"github.com/membersync/membersync/internal/support/sources/zendesktest"
 	"github.com/membersync/membersync/internal/web"
 )
 
 // TestSupportSourcesWiring: serve mounts only the configured support webhooks, and schedules the
 // mailbox poll and the note job only for the configured sources.
-func TestSupportSourcesWiring(t *testing.T) {
+// supportApp builds the part of an app the support sources use, from yaml and env.
+func supportApp(t *testing.T, yaml string, env map[string]string) *app {
+	t.Helper()
 	const plans = "plans:\n  - id: pro\n    stripe: {prices: [price_1]}\n    circle: {access_groups: [1]}\n"
-	build := func(t *testing.T, yaml string, env map[string]string) *app {
-		t.Helper()
-		yaml = "database_url: sqlite:" + t.TempDir() + "/m.db\n" + yaml + plans
-		cfg, err := config.Parse([]byte(yaml), func(k string) string { return env[k] })
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := openDB(context.Background(), cfg, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return &app{cfg: cfg, log: slog.New(slog.DiscardHandler), store: st, egress: cfg.EgressPolicies(), names: catalog.NewCached(st)}
+	yaml = "database_url: sqlite:" + t.TempDir() + "/m.db\n" + yaml + plans
+	cfg, err := config.Parse([]byte(yaml), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
 	}
+	st, err := openDB(context.Background(), cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &app{cfg: cfg, log: slog.New(slog.DiscardHandler), store: st, egress: cfg.EgressPolicies(), names: catalog.NewCached(st)}
+}
+
+// TestSupportChecks: check tries each configured support source once (here the help desks'
+// fakes) and names a wrong credential, and adds nothing when no source is configured (the mailbox's
+// check is internal/support/sources TestIMAPCheck, against a real IMAP server).
+func TestSupportChecks(t *testing.T) {
+	if got := supportApp(t, "", nil).supportChecks(context.Background()); len(got) != 0 {
+		t.Fatalf("checks without a configured source: %+v", got)
+	}
+	hs := helpscouttest.New(helpscouttest.Options{})
+	defer hs.Close()
+	zd := zendesktest.New(zendesktest.Options{})
+	defer zd.Close()
+	yaml := "support:\n  helpscout: {enabled: true, base_url: \"" + hs.URL + "\"}\n" +
+		"  zendesk: {enabled: true, email: " + zendesktest.DefaultEmail + ", base_url: \"" + zd.URL + "\"}\n"
+	env := map[string]string{config.EnvHelpScoutWebhookSecret: "h", config.EnvHelpScoutAppID: helpscouttest.DefaultAppID,
+		config.EnvHelpScoutAppSecret: helpscouttest.DefaultAppSecret, config.EnvZendeskWebhookSecret: "z", config.EnvZendeskAPIToken: "wrong"}
+	got := supportApp(t, yaml, env).supportChecks(context.Background())
+	byName := map[string]connCheck{}
+	for _, c := range got {
+		byName[c.Name] = c
+	}
+	if c := byName["Help Scout"]; !c.OK {
+		t.Errorf("Help Scout: %+v, want ok", c)
+	}
+	if c := byName["Zendesk"]; c.OK || !strings.Contains(c.Message, "ZENDESK_API_TOKEN") {
+		t.Errorf("Zendesk with a wrong token: %+v, want a failure naming ZENDESK_API_TOKEN", c)
+	}
+	if len(got) != 2 {
+		t.Errorf("%d checks, want 2: %+v", len(got), got)
+	}
+}
+
+func TestSupportSourcesWiring(t *testing.T) {
+	build := supportApp
 
 	a := build(t, "", nil)
 	if m := a.supportMounts(a.log); m != nil {

@@ -83,6 +83,7 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, Faults: &providertest.Faults{Now: opts.Now}, tickets: map[int64]*Ticket{}}
 	mux := http.NewServeMux()
 	mux.Handle("PUT /api/v2/tickets/{file}", s.Faults.Wrap("PUT /api/v2/tickets/{id}.json", http.HandlerFunc(s.update)))
+	mux.Handle("GET /api/v2/users/me.json", s.Faults.Wrap("GET /api/v2/users/me.json", http.HandlerFunc(s.me)))
 	s.http = httptest.NewServer(mux)
 	s.URL = s.http.URL
 	return s
@@ -172,11 +173,31 @@ func fail(w http.ResponseWriter, status int, v any) {
 }
 
 // update is PUT /api/v2/tickets/{id}.json: only a comment is taken, as membersync sends.
-func (s *Server) update(w http.ResponseWriter, r *http.Request) {
+// authenticated checks the request's email/token basic auth, answering 401 as Zendesk does for
+// wrong credentials.
+func (s *Server) authenticated(w http.ResponseWriter, r *http.Request) bool {
 	user, pass, ok := r.BasicAuth()
 	if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(s.opts.Email+"/token")) != 1 ||
 		subtle.ConstantTimeCompare([]byte(pass), []byte(s.opts.Token)) != 1 {
 		fail(w, http.StatusUnauthorized, map[string]string{"error": "Couldn't authenticate you"})
+		return false
+	}
+	return true
+}
+
+// me answers GET /api/v2/users/me.json ("Show Self") with the agent the token acts as. Zendesk
+// documents an anonymous user for unauthenticated requests; this fake answers wrong credentials
+// 401, which is what its other endpoints do, and the client handles both.
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	if !s.authenticated(w, r) {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_ = json.NewEncoder(w).Encode(map[string]any{"user": map[string]any{"id": 1, "email": s.opts.Email, "role": "agent"}})
+}
+
+func (s *Server) update(w http.ResponseWriter, r *http.Request) {
+	if !s.authenticated(w, r) {
 		return
 	}
 	file := r.PathValue("file")
