@@ -15,6 +15,7 @@ import (
 	"github.com/membersync/membersync/internal/admin"
 	"github.com/membersync/membersync/internal/clientip"
 	"github.com/membersync/membersync/internal/config"
+	"github.com/membersync/membersync/internal/converge"
 	"github.com/membersync/membersync/internal/drift"
 	"github.com/membersync/membersync/internal/inbox"
 	"github.com/membersync/membersync/internal/mail"
@@ -261,6 +262,9 @@ func newAdmin(a *app, cfg *config.Config, log *slog.Logger, clients *clientip.Re
 		ResyncCustomer: func(ctx context.Context, who string) (int64, []string, error) {
 			res, err := a.resync.Who(ctx, a.billing, who, "resync")
 			return res.PersonID, res.Adopted, err
+		},
+		Forget: func(ctx context.Context, r store.EraseRequest) (store.Erasure, error) {
+			return converge.Forget(ctx, a.store, a.queue, r)
 		},
 		RemoveStranger: func(ctx context.Context, personID int64, by string) error {
 			_, err := drift.RemoveStranger(ctx, a.store, a.queue, personID, by)

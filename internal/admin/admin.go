@@ -102,6 +102,9 @@ type Deps struct {
 	// RemoveStranger queues the removal of a stranger the latest drift sweep found (a stranger
 	// review item's Remove button; drift.RemoveStranger), by the operator named by; nil disables it.
 	RemoveStranger func(ctx context.Context, personID int64, by string) error
+	// Forget begins a person's erasure and queues its sync in one transaction (converge.Forget), so
+	// that no stop between the two leaves the erasure waiting; nil marks, then resyncs.
+	Forget func(ctx context.Context, r store.EraseRequest) (store.Erasure, error)
 	// CheckConnections calls each provider once.
 	CheckConnections func(ctx context.Context) []ConnectionCheck
 	// Alerts returns the alerts firing now; nil when alerting is not wired.
@@ -186,13 +189,15 @@ type Handler struct {
 
 	// removeStranger is Deps.RemoveStranger.
 	removeStranger func(ctx context.Context, personID int64, by string) error
+	// forget is Deps.Forget.
+	forget func(ctx context.Context, r store.EraseRequest) (store.Erasure, error)
 }
 
 // New builds the handler.
 func New(d Deps) *Handler {
 	h := &Handler{st: d.Store, cfg: d.Config, resync: d.Resync, resyncCustomer: d.ResyncCustomer, check: d.CheckConnections, alerts: d.Alerts, ready: d.NotReady,
 		log: d.Log, now: d.Now, addr: d.ClientAddr, secure: d.Secure, idle: d.IdleTimeout, maxLife: d.SessionLifetime, names: catalog.Or(d.Names),
-		removeStranger: d.RemoveStranger}
+		removeStranger: d.RemoveStranger, forget: d.Forget}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}

@@ -67,10 +67,17 @@ func (h *Handler) doForget(ctx context.Context, p *principal, personID int64, re
 	if !ok {
 		return store.Erasure{}, errForgetConfirm
 	}
+	req := store.EraseRequest{PersonID: personID, Reason: reason, By: p.Actor(), LocalOnly: localOnly, Key: h.cfg.Secrets.ErasureKey()}
+	if h.forget != nil { // serve: the mark and the sync's job in one transaction
+		e, err := h.forget(ctx, req)
+		if errors.Is(err, store.ErrErased) {
+			return e, errForgetErased
+		}
+		return e, err
+	}
 	if h.resync == nil && !localOnly {
 		return store.Erasure{}, errNoResync
 	}
-	req := store.EraseRequest{PersonID: personID, Reason: reason, By: p.Actor(), LocalOnly: localOnly, Key: h.cfg.Secrets.ErasureKey()}
 	var e store.Erasure
 	err = h.st.InTx(ctx, func(tx *store.Tx) error {
 		e, err = tx.BeginErasure(ctx, req)

@@ -148,3 +148,28 @@ func TestForgetAPILocalOnly(t *testing.T) {
 		})
 	}
 }
+
+// TestForgetInOneTransaction: with Deps.Forget (serve's converge.Forget) the form hands the whole
+// request to it, the mark and the sync's job together, instead of marking and then resyncing.
+func TestForgetInOneTransaction(t *testing.T) {
+	var got []store.EraseRequest
+	f := newFixture(t, storetest.Dialects()[0], func(d *Deps) {
+		d.Forget = func(ctx context.Context, r store.EraseRequest) (store.Erasure, error) {
+			got = append(got, r)
+			return store.Erasure{PersonID: r.PersonID, State: store.Erasing}, nil
+		}
+	})
+	admin := f.login(RoleAdmin)
+	resp, _ := admin.postForm(fmt.Sprintf("/admin/people/%d/forget", f.personID),
+		url.Values{"reason": {"asked by email"}, "confirm": {"FORGET"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("forget: %d", resp.StatusCode)
+	}
+	if len(got) != 1 || got[0].PersonID != f.personID || got[0].Reason != "asked by email" || got[0].By != email(RoleAdmin) ||
+		got[0].LocalOnly || len(got[0].Key) == 0 {
+		t.Errorf("Forget got %+v", got)
+	}
+	if calls := f.resyncCalls(); len(calls) != 0 {
+		t.Errorf("the form also resynced: %v", calls)
+	}
+}
