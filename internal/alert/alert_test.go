@@ -542,6 +542,12 @@ func TestRulesStayQuiet(t *testing.T) {
 			h.cfg.Credentials.Disabled = true
 			openReview(h.t, h, t0, store.ReviewItem{PersonID: 1, Kind: "credentials", ActionKey: "circle", Reason: "rejected"})
 		}, false},
+		{"backup rule disabled", func(h *harness) {
+			h.cfg.Backup.Disabled = true
+			if err := h.st.RecordBackupRun(context.Background(), store.BackupRun{At: t0, Err: "no space left on device"}); err != nil {
+				h.t.Fatal(err)
+			}
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,9 +74,9 @@ func (e *Evaluator) rules() []rule {
 		{name: RuleDrift, check: e.drift},
 		{name: RuleCircleMemberLimit, check: e.circleMemberLimit},
 		{name: RuleCircleQuota, disabled: c.CircleQuota.Disabled || e.CircleMonthlyQuota <= 0, check: e.circleQuota},
-		{name: RuleSupportSpike, disabled: e.SupportSpikeFactor <= 0, check: e.supportSpike},
-		{name: RuleBackup, check: e.backupFailed},
-		{name: RuleUptime, check: e.uptime},
+		{name: RuleSupportSpike, disabled: c.SupportSpike.Disabled || e.SupportSpikeFactor <= 0, check: e.supportSpike},
+		{name: RuleBackup, disabled: c.Backup.Disabled, check: e.backupFailed},
+		{name: RuleUptime, disabled: c.Uptime.Disabled, check: e.uptime},
 	}
 }
 

@@ -59,6 +59,11 @@ type AlertsConfig struct {
 	ConvergeP95     ConvergeRule        `yaml:"converge_p95"`
 	WebhookSilence  SilenceRule         `yaml:"webhook_silence"`
 	CircleQuota     CircleQuotaRule     `yaml:"circle_quota"`
+	// Backup, Uptime and SupportSpike have their settings under backup:, uptime: and support:;
+	// here they can only be turned off.
+	Backup       SwitchRule `yaml:"backup"`
+	Uptime       SwitchRule `yaml:"uptime"`
+	SupportSpike SwitchRule `yaml:"support_spike"`
 
 	Slack   SlackNotifier   `yaml:"slack"`
 	Webhook WebhookNotifier `yaml:"webhook"`
@@ -123,6 +128,11 @@ type SilenceRule struct {
 	Disabled bool `yaml:"disabled"`
 	// After is how long without a webhook makes membersync ask Stripe; default 2h.
 	After Duration `yaml:"after"`
+}
+
+// SwitchRule is a rule whose only setting here is whether it is off.
+type SwitchRule struct {
+	Disabled bool `yaml:"disabled"`
 }
 
 // CircleQuotaRule fires when Circle's monthly request quota (circle.monthly_quota) is used, or
