@@ -161,7 +161,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		Refusals:     a.refusals,
 		Ready:        readiness,
 	}
-	srv.Mounts = append(srv.Mounts, a.supportMounts(log)...)
+	srv.Mounts = append(srv.Mounts, a.supportMounts(log, clients.Addr)...)
 	hs := &http.Server{
 		Handler:           srv.Routes(),
 		ReadHeaderTimeout: 10 * time.Second,

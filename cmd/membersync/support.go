@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -90,10 +91,11 @@ func (a *app) scheduleSupport(opts *queue.Options) {
 }
 
 // supportMounts returns the support webhooks' endpoints for serve's mux, or nothing when none is
-// configured. A help desk message wakes the note job at once.
-func (a *app) supportMounts(log *slog.Logger) []web.Mounter {
+// configured. A help desk message wakes the note job at once; clientAddr names a delivery's client
+// for its rate limit (serve's clientip resolver).
+func (a *app) supportMounts(log *slog.Logger, clientAddr func(*http.Request) string) []web.Mounter {
 	s, sec := a.cfg.Support, a.cfg.Secrets.Support
-	h := &sources.Handler{Ingester: a.sourcesTriage(), Log: log.With("component", "support"), HashKey: a.logHashKey(),
+	h := &sources.Handler{Ingester: a.sourcesTriage(), Log: log.With("component", "support"), HashKey: a.logHashKey(), ClientAddr: clientAddr,
 		OnTicket: func(ctx context.Context) {
 			if err := a.queue.Insert(ctx, sources.NoteArgs{}, nil); err != nil {
 				log.Warn("support note job not queued; the next minute's runs it", "err", err)

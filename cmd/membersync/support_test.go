@@ -74,7 +74,7 @@ func TestSupportSourcesWiring(t *testing.T) {
 	build := supportApp
 
 	a := build(t, "", nil)
-	if m := a.supportMounts(a.log); m != nil {
+	if m := a.supportMounts(a.log, nil); m != nil {
 		t.Fatalf("mounts without a configured source: %v", m)
 	}
 	var opts queue.Options
@@ -89,7 +89,7 @@ func TestSupportSourcesWiring(t *testing.T) {
 	if len(opts.PeriodicJobs) != 2 || opts.Workers == nil {
 		t.Fatalf("%d periodic jobs, want the poll and the notes", len(opts.PeriodicJobs))
 	}
-	srv := httptest.NewServer((&web.Server{Mounts: a.supportMounts(a.log)}).Routes())
+	srv := httptest.NewServer((&web.Server{Mounts: a.supportMounts(a.log, nil)}).Routes())
 	defer srv.Close()
 	body := []byte(`{"id":"w-1","from":"ana@example.com","body":"I paid but I can't log in"}`)
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/support/webhook", bytes.NewReader(body))

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -24,10 +26,15 @@ const (
 	// maxInFlight bounds the bodies being read at once across the three endpoints (at most
 	// maxInFlight × MaxBody in memory); a delivery beyond it is answered 503, unread.
 	maxInFlight = 8
-	// DefaultRate and DefaultBurst bound each endpoint's deliveries per second, refused with 429
-	// before anything is read. A help desk sends a few a minute; its retries absorb a flood.
+	// DefaultRate and DefaultBurst bound each client address's deliveries per second to an
+	// endpoint, refused with 429 before anything is read: a stranger's flood spends its own
+	// address's budget, not the help desk's. A help desk sends a few a minute; its retries absorb
+	// the rest. All addresses together get globalFactor times as much (a flood from many
+	// addresses), and at most maxAddrs addresses are remembered.
 	DefaultRate  = 5
 	DefaultBurst = 30
+	globalFactor = 10
+	maxAddrs     = 10000
 	// retryAfterDown is the Retry-After of a 503 when the database cannot take the message.
 	retryAfterDown = 30 * time.Second
 	// Tolerance is how far a signature's timestamp may lie from the server clock (Zendesk, the
@@ -47,11 +54,15 @@ type Handler struct {
 	// OnTicket, when set, is called after a Help Scout or Zendesk message was ingested for the
 	// first time: serve wakes the note worker with it.
 	OnTicket func(ctx context.Context)
-	// Rate and Burst bound each endpoint's deliveries; zero means DefaultRate and DefaultBurst.
+	// Rate and Burst bound each client address's deliveries to an endpoint; zero means DefaultRate
+	// and DefaultBurst.
 	Rate  rate.Limit
 	Burst int
-	Now   func() time.Time
-	Log   *slog.Logger
+	// ClientAddr names a delivery's client address (serve passes clientip's, so that trusted
+	// proxies are seen through); nil means the host of RemoteAddr.
+	ClientAddr func(r *http.Request) string
+	Now        func() time.Time
+	Log        *slog.Logger
 	// HashKey keys the sender hashes in the log.
 	HashKey []byte
 
@@ -121,7 +132,8 @@ func (h *Handler) serve(ep endpoint) http.Handler {
 	if b == 0 {
 		b = DefaultBurst
 	}
-	limiter := rate.NewLimiter(r, b)
+	global := rate.NewLimiter(r*globalFactor, b*globalFactor)
+	addrs := &addrLimits{rate: r, burst: b, m: map[string]*rate.Limiter{}}
 	fail := func(w http.ResponseWriter, err error) {
 		var re *respond.Error
 		if !errors.As(err, &re) {
@@ -133,7 +145,7 @@ func (h *Handler) serve(ep endpoint) http.Handler {
 		re.Write(w)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if !limiter.Allow() {
+		if !addrs.allow(h.clientAddr(req)) || !global.Allow() {
 			w.Header().Set("Retry-After", "1")
 			fail(w, refused(http.StatusTooManyRequests, "rate_limited", "too many deliveries; retry in a second"))
 			return
@@ -202,4 +214,40 @@ func (h *Handler) serve(ep endpoint) http.Handler {
 		}
 		respond.JSON(w, http.StatusOK, map[string]any{"status": status, "id": out.ID})
 	})
+}
+
+// clientAddr is the delivery's client address, for its rate limit.
+func (h *Handler) clientAddr(r *http.Request) string {
+	if h.ClientAddr != nil {
+		return h.ClientAddr(r)
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// addrLimits holds one endpoint's limiter per client address. Memory is bounded: past maxAddrs
+// addresses it starts over, which gives every address a fresh burst (what a new address gets
+// anyway).
+type addrLimits struct {
+	rate  rate.Limit
+	burst int
+	mu    sync.Mutex
+	m     map[string]*rate.Limiter // guarded by mu
+}
+
+func (a *addrLimits) allow(addr string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, ok := a.m[addr]
+	if !ok {
+		if len(a.m) >= maxAddrs {
+			clear(a.m)
+		}
+		l = rate.NewLimiter(a.rate, a.burst)
+		a.m[addr] = l
+	}
+	return l.Allow()
 }

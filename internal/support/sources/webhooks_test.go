@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -336,6 +337,36 @@ func TestRateLimit(t *testing.T) {
 	}
 	if codes[0] != 401 || codes[1] != 401 || codes[2] != 429 || codes[3] != 429 {
 		t.Fatalf("statuses %v, want 401 401 429 429", codes)
+	}
+}
+
+// TestRateLimitPerAddress: one address's flood spends its own budget; a delivery from another
+// address (the help desk's) still gets through to the signature check.
+func TestRateLimitPerAddress(t *testing.T) {
+	w := newWorld(t)
+	w.h.Rate, w.h.Burst = rate.Every(time.Hour), 2
+	w.h.ClientAddr = func(r *http.Request) string { return r.Header.Get("X-Test-Client") }
+	srv := httptest.NewServer((&web.Server{Mounts: []web.Mounter{w.h}}).Routes())
+	defer srv.Close()
+	post := func(client string) int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/support/webhook", strings.NewReader("{}"))
+		req.Header.Set("X-Test-Client", client)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var flood []int
+	for range 4 {
+		flood = append(flood, post("203.0.113.9"))
+	}
+	if !slices.Equal(flood, []int{401, 401, 429, 429}) {
+		t.Fatalf("the flooding address got %v, want 401 401 429 429", flood)
+	}
+	if got := post("198.51.100.7"); got != 401 {
+		t.Errorf("another address after the flood: %d, want 401 (checked, not rate limited)", got)
 	}
 }
 
