@@ -20,7 +20,6 @@ import (
 
 // erasureStore is what the engine needs of the database for erasures; *store.Store implements it.
 type erasureStore interface {
-	ErasureState(ctx context.Context, personID int64) (string, error)
 	FinishErasure(ctx context.Context, personID int64) (store.Erasure, error)
 	ReviveErased(ctx context.Context, personID int64) error
 	IgnoreErasedEvents(ctx context.Context, personID int64, eventIDs []string) error
@@ -77,11 +76,7 @@ func (e *Engine) erasureStep(ctx context.Context, j *journal, person store.Perso
 	if es == nil {
 		return false, false, nil
 	}
-	state, err := es.ErasureState(ctx, person.ID)
-	if err != nil {
-		return false, false, err
-	}
-	switch state {
+	switch person.Erasure { // read with the person: no query of its own on every sync
 	case store.Erasing:
 		return true, false, nil
 	case store.Erased:

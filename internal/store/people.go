@@ -19,16 +19,18 @@ type Person struct {
 	SyncedGeneration int64 // the generation the last completed sync started from
 	Queued           bool  // a sync is waiting to start
 	CustomerIDs      []string
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// Erasure is "" or the erasure's state, Erasing or Erased (erasure.go).
+	Erasure   string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Person returns the person with its Stripe customer ids.
 func (s *Store) Person(ctx context.Context, id int64) (Person, error) {
 	var p Person
 	var created, updated int64
-	err := s.queryRow(ctx, `SELECT id, email, name, circle_member_id, kit_subscriber_id, generation, synced_generation, queued, created_at, updated_at
-		FROM people WHERE id = ?`, id).Scan(&p.ID, &p.Email, &p.Name, &p.CircleMemberID, &p.KitSubscriberID, &p.Generation, &p.SyncedGeneration, &p.Queued, &created, &updated)
+	err := s.queryRow(ctx, `SELECT id, email, name, circle_member_id, kit_subscriber_id, generation, synced_generation, queued, erasure, created_at, updated_at
+		FROM people WHERE id = ?`, id).Scan(&p.ID, &p.Email, &p.Name, &p.CircleMemberID, &p.KitSubscriberID, &p.Generation, &p.SyncedGeneration, &p.Queued, &p.Erasure, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Person{}, ErrNotFound
 	}
